@@ -1,0 +1,47 @@
+# Async Highways: `make lab` to learn, `make test` to check everything.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8888
+
+.PHONY: lab install install-test test lint bench student clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamps re-run the install when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+## lab: set up and open the course in JupyterLab
+lab: install
+	$(BIN)/jupyter lab --ServerApp.root_dir=. notebooks/ --port=$(PORT)
+
+## lint: ruff (with the ASYNC rules) and mypy --strict on citylib
+lint: install-test
+	$(BIN)/ruff check citylib tests benchmarks
+	$(BIN)/mypy
+
+## test: lint, then every test: unit, server, grader, notebooks (nbval), browser
+test: lint
+	$(BIN)/python -m pytest
+
+## bench: performance goals against their baselines (writes benchmarks/results.json)
+bench: install-test
+	$(BIN)/python -m benchmarks
+
+## student: regenerate the learner's Sprint notebook from the teacher's solution
+student: install
+	$(BIN)/python -m citylib.sprint student notebooks/solutions/05_parallel_fetch_sprint.ipynb notebooks/05_parallel_fetch_sprint.ipynb
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
