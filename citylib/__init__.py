@@ -10,11 +10,17 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-
 from citylib import clock, race, services, timeline
-from citylib.race import MODES, RaceResult, Request, city_requests, compare, predict_makespan
+from citylib.race import (
+    MODES,
+    RaceResult,
+    Request,
+    city_requests,
+    compare,
+    predict_makespan,
+    race_blocking,
+)
 from citylib.race import race as run_race
-from citylib.race import race_blocking
 from citylib.runner import run
 from citylib.services import SERVICES, Service, ServiceError, call, call_blocking, conditions
 from citylib.timeline import Timeline, Trip, recording
@@ -68,5 +74,3 @@ def __getattr__(name: str) -> ModuleType:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
-
-

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 __all__ = [
     "ENV_VAR",
-    "Cancelled",
+    "CalledOffError",
     "block",
     "now",
     "scaled",
@@ -39,9 +39,7 @@ def validate_speed(value: object) -> float:
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ValueError(
-            f"{ENV_VAR} must be a number such as 1 or 20, not {value!r}"
-        ) from None
+        raise ValueError(f"{ENV_VAR} must be a number such as 1 or 20, not {value!r}") from None
     if not number > 0 or number == float("inf"):
         raise ValueError(
             f"{ENV_VAR} must be a positive, finite number (1 = real time, 20 = twenty "
@@ -84,16 +82,16 @@ def block(city_seconds: float, cancel: threading.Event | None = None) -> None:
     Args:
         city_seconds: How long to block.
         cancel: Lets another thread end the wait early (a worker thread of a race
-            that was called off); then :class:`Cancelled` is raised.
+            that was called off); then :class:`CalledOffError` is raised.
     """
     real = to_real(max(0.0, city_seconds))
     if cancel is None:
         time.sleep(real)
     elif cancel.wait(real):
-        raise Cancelled("the run was called off")
+        raise CalledOffError("the run was called off")
 
 
-class Cancelled(Exception):
+class CalledOffError(Exception):
     """A blocking wait was called off through its ``cancel`` event."""
 
 

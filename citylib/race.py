@@ -225,5 +225,3 @@ async def compare(
 ) -> list[RaceResult]:
     """Run the same race through several systems, one after another."""
     return [await race(m, requests, lanes=lanes) for m in modes]
-
-

@@ -71,10 +71,16 @@ class Service:
 SERVICES: dict[str, Service] = {
     s.name: s
     for s in (
-        Service("image", "Image Gen", "🎨", 8.0, {"image": "citypopy_skyline.png", "size": "1024x1024"}),
+        Service(
+            "image", "Image Gen", "🎨", 8.0, {"image": "citypopy_skyline.png", "size": "1024x1024"}
+        ),
         Service("chat", "AI Chat", "💬", 3.0, {"reply": "Hello from Popy! How can I help?"}),
-        Service("speech", "Speech", "🎙️", 2.5, {"transcript": "Two tickets to the harbour, please."}),
-        Service("maps", "Maps", "🗺️", 2.0, {"route": "Main St → Highway 1 → Harbour", "minutes": 12}),
+        Service(
+            "speech", "Speech", "🎙️", 2.5, {"transcript": "Two tickets to the harbour, please."}
+        ),
+        Service(
+            "maps", "Maps", "🗺️", 2.0, {"route": "Main St → Highway 1 → Harbour", "minutes": 12}
+        ),
         Service("translate", "Translate", "🌐", 1.5, {"text": "Bonjour, Citypopy!", "lang": "fr"}),
         Service("weather", "Weather", "☁️", 1.0, {"city": "Citypopy", "temp": "22°C"}),
     )
@@ -124,7 +130,9 @@ class Conditions:
         if not 0 <= self.jitter < 1:
             raise ValueError(f"jitter is a fraction between 0 and 1, not {self.jitter!r}")
         if not 0 <= self.failure_rate <= 1:
-            raise ValueError(f"failure_rate is a probability between 0 and 1, not {self.failure_rate!r}")
+            raise ValueError(
+                f"failure_rate is a probability between 0 and 1, not {self.failure_rate!r}"
+            )
         for name in (*self.fail, *self.hang, *self.slow):
             get_service(name)
         for name, factor in self.slow.items():

@@ -162,9 +162,7 @@ class trip:  # noqa: N801 - used like a function: ``with trip(...):``
 
     __slots__ = ("_queued", "_start", "_timeline", "lane", "request", "service")
 
-    def __init__(
-        self, request: str, service: str, lane: str, queued: float | None = None
-    ) -> None:
+    def __init__(self, request: str, service: str, lane: str, queued: float | None = None) -> None:
         self.request = request
         self.service = service
         self.lane = lane
@@ -180,7 +178,9 @@ class trip:  # noqa: N801 - used like a function: ``with trip(...):``
             tl.driving[self.request] = (self.service, self.lane, queued, start)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
         tl = self._timeline
         if tl is None:
             return
@@ -193,7 +193,7 @@ class trip:  # noqa: N801 - used like a function: ``with trip(...):``
 
 
 def _status_of(exc: BaseException) -> str:
-    if isinstance(exc, (asyncio.CancelledError, clock.Cancelled)):
+    if isinstance(exc, (asyncio.CancelledError, clock.CalledOffError)):
         return "cancelled"
     if isinstance(exc, TimeoutError):
         return "timeout"

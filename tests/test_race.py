@@ -1,0 +1,102 @@
+"""The Concurrency Race: makespans match the lane arithmetic; bad input is refused."""
+
+import asyncio
+import re
+import threading
+
+import pytest
+
+from citylib import clock, race
+from citylib.race import MODES, city_requests, predict_makespan, race_blocking
+
+LATENCIES = [r.service.latency for r in city_requests()]
+
+
+@pytest.fixture(autouse=True)
+def fast_clock() -> object:
+    with clock.scaled(20) as s:
+        yield s
+
+
+def test_sync_makespan_is_the_sum_of_latencies() -> None:
+    result = race_blocking("sync")
+    assert result.makespan == pytest.approx(sum(LATENCIES), rel=0.02)
+    assert result.lanes == 1
+    assert {t.lane for t in result.timeline} == {"lane 1"}
+
+
+def test_async_makespan_is_the_longest_latency() -> None:
+    result = race_blocking("async")
+    assert result.makespan == pytest.approx(max(LATENCIES), rel=0.02)
+    assert max(result.waits.values()) < 0.1  # nobody waits in line
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 3, 6])
+def test_threads_follow_the_lane_count(lanes: int) -> None:
+    result = race_blocking("threads", lanes=lanes)
+    expected = predict_makespan("threads", LATENCIES, lanes)
+    assert result.makespan == pytest.approx(expected, rel=0.03)
+    assert max(LATENCIES) <= expected <= sum(LATENCIES)
+    assert len(result.timeline.lanes()) == min(lanes, len(LATENCIES))
+
+
+def test_predictions() -> None:
+    assert predict_makespan("sync", LATENCIES) == 18.0
+    assert predict_makespan("async", LATENCIES) == 8.0
+    assert predict_makespan("threads", LATENCIES, 2) == 9.0
+    assert predict_makespan("threads", [1, 1, 1, 1], 2) == 2.0
+
+
+@pytest.mark.parametrize(
+    ("mode", "lanes", "message"),
+    [("warp", 2, "unknown mode"), ("threads", 0, "at least 1"), ("threads", -2, "at least 1")],
+)
+def test_bad_arguments_are_clear_errors(mode: str, lanes: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        race_blocking(mode, lanes=lanes)
+
+
+def test_empty_race_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one request"):
+        city_requests([])
+
+
+def test_summary_tells_the_story() -> None:
+    jam = race_blocking("sync")
+    highway = race_blocking("async")
+    assert re.search(r"Weather waited longest \(17\.\d s\)", jam.summary())
+    assert "nobody waited" in highway.summary()
+
+
+def test_cancelling_a_blocking_race_stops_its_threads() -> None:
+    async def main() -> race.RaceResult:
+        tl = race.timeline.Timeline()
+        task = asyncio.create_task(race.race("sync", record_into=tl))
+        await asyncio.sleep(clock.to_real(1))
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(clock.to_real(0.5))
+        assert not any(t.name.startswith("citylib-lane") for t in threading.enumerate())
+        return race.RaceResult("sync", 1, city_requests(), tl)
+
+    result = asyncio.run(main())
+    assert [t.status for t in result.timeline] == ["cancelled"]
+
+
+def test_run_works_inside_a_running_loop() -> None:
+    async def inside() -> float:
+        return race_blocking("async").makespan
+
+    assert asyncio.run(inside()) == pytest.approx(8.0, rel=0.02)
+
+
+def test_run_refuses_a_non_coroutine() -> None:
+    from citylib import run
+
+    with pytest.raises(TypeError, match="parentheses"):
+        run(race.race)  # type: ignore[arg-type]
+
+
+def test_every_mode_is_named() -> None:
+    assert set(MODES) == {"sync", "threads", "async"}
