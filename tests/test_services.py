@@ -43,9 +43,13 @@ def test_unknown_service_names_the_known_ones() -> None:
 
 
 def test_injected_failure_raises_and_is_recorded() -> None:
-    with clock.scaled(100), recording() as tl, conditions(fail="chat"):
-        with pytest.raises(ServiceError, match="AI Chat"):
-            asyncio.run(call("chat"))
+    with (
+        clock.scaled(100),
+        recording() as tl,
+        conditions(fail="chat"),
+        pytest.raises(ServiceError, match="AI Chat"),
+    ):
+        asyncio.run(call("chat"))
     assert [t.status for t in tl] == ["error"]
 
 
@@ -54,9 +58,13 @@ def test_hang_is_cut_short_by_a_timeout() -> None:
         async with asyncio.timeout(clock.to_real(2)):
             await call("maps")
 
-    with clock.scaled(100), recording() as tl, conditions(hang={"maps"}):
-        with pytest.raises(TimeoutError):
-            asyncio.run(main())
+    with (
+        clock.scaled(100),
+        recording() as tl,
+        conditions(hang={"maps"}),
+        pytest.raises(TimeoutError),
+    ):
+        asyncio.run(main())
     # asyncio.timeout cancels the call inside, then raises TimeoutError outside it.
     assert [t.status for t in tl] == ["cancelled"]
 
