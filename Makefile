@@ -33,7 +33,7 @@ lint: install-test
 
 ## test: lint, then every test: unit, server, grader, notebooks (nbval), browser
 test: lint
-	$(BIN)/python -m pytest tests notebooks --nbval --sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 ## bench: performance goals against their baselines (writes benchmarks/results.json)
 bench: install-test
