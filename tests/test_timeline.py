@@ -78,7 +78,8 @@ def test_trip_times_are_city_seconds() -> None:
     with clock.scaled(40):
         tl = asyncio.run(main())
     (t,) = tl.trips
-    assert t.drive == pytest.approx(2, rel=0.1)
+    # City seconds, not real ones (0.05 s): a loaded machine may only add a little.
+    assert 1.95 <= t.drive < 3.0
     assert tl.makespan == pytest.approx(t.end)
 
 
