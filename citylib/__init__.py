@@ -28,7 +28,18 @@ from citylib.timeline import Timeline, Trip, recording
 __version__ = "0.1.0"
 
 #: Submodules loaded on first attribute access (each imports a heavy library).
-_LAZY_MODULES = ("charts", "widgets", "server", "surge", "sprint", "grading", "cli")
+_LAZY_MODULES = (
+    "charts",
+    "widgets",
+    "server",
+    "surge",
+    "sprint",
+    "grading",
+    "cli",
+    "crashes",
+    "roadblock",
+    "trace",
+)
 
 __all__ = [
     "MODES",
@@ -48,11 +59,13 @@ __all__ = [
     "clock",
     "compare",
     "conditions",
+    "crashes",
     "grading",
     "predict_makespan",
     "race",
     "race_blocking",
     "recording",
+    "roadblock",
     "run",
     "run_race",
     "server",
@@ -60,6 +73,7 @@ __all__ = [
     "sprint",
     "surge",
     "timeline",
+    "trace",
     "widgets",
 ]
 

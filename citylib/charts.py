@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PALETTE",
+    "LaneBoard",
     "LaneChart",
+    "canvas_to_png",
     "compare",
     "describe",
     "gantt",
@@ -55,7 +57,8 @@ _STATUS_STYLE: dict[str, dict[str, Any]] = {
     "timeout": {"hatch": "..", "edgecolor": "black", "linewidth": 1.2},
     "cancelled": {"alpha": 0.35, "linestyle": "--", "edgecolor": "black", "linewidth": 1.0},
 }
-_STATUS_MARK = {"error": " ✗ crashed", "timeout": " ⏱ timed out", "cancelled": " cancelled"}
+# DejaVu Sans, matplotlib's font, has no ⏱: a missing glyph would warn on every chart.
+_STATUS_MARK = {"error": " ✗ crashed", "timeout": " ◷ timed out", "cancelled": " cancelled"}
 DPI = 100
 
 
@@ -386,3 +389,140 @@ class LaneChart:
         """:meth:`update` then :meth:`render`."""
         self.update(trips, now, finished)
         return self.render()
+
+
+class LaneBoard:
+    """Several races side by side on one time axis, redrawn live while they run.
+
+    The live twin of :func:`compare`: one panel per race, sharing the rows and the
+    x axis. Like :class:`LaneChart` it draws the axes once and blits only the moving
+    bars, so a frame of three panels stays well under the 50 ms a smooth animation
+    needs.
+
+    Args:
+        panels: One ``(title, requests)`` pair per panel, left to right.
+        horizon: City seconds the x axis spans (say, the slowest race's makespan).
+    """
+
+    def __init__(self, panels: Sequence[tuple[str, Sequence[Request]]], horizon: float) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        if not panels:
+            raise ValueError("a LaneBoard needs at least one panel")
+        rows = max(len(requests) for _, requests in panels)
+        self.fig = _new_figure(4.2 * len(panels) + 1.2, 1.5 + 0.42 * rows)
+        self.canvas = FigureCanvasAgg(self.fig)
+        axes = self.fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+        self.panels = [
+            _LivePanel(ax, title, requests, horizon)
+            for ax, (title, requests) in zip(axes, panels, strict=True)
+        ]
+        for ax in axes[1:]:
+            ax.tick_params(labelleft=False)
+        _legend(self.fig, (r.service.name for _, requests in panels for r in requests))
+        self.canvas.draw()
+        self._background = self.canvas.copy_from_bbox(self.fig.bbox)
+
+    def update(self, panel: int, trips: Sequence[Trip], now: float, finished: bool = False) -> None:
+        """Move panel ``panel``'s bars to show ``trips`` at city time ``now``."""
+        self.panels[panel].update(trips, now, finished)
+
+    def render(self) -> bytes:
+        """The current frame as PNG bytes (blitted, not re-plotted)."""
+        self.canvas.restore_region(self._background)
+        for p in self.panels:
+            for artist in p.artists:
+                if artist.get_visible():
+                    p.ax.draw_artist(artist)
+        return canvas_to_png(self.canvas)
+
+
+class _LivePanel:
+    """The moving bars of one live panel (one race) on a :class:`LaneBoard`."""
+
+    def __init__(self, ax: Axes, title: str, requests: Sequence[Request], horizon: float) -> None:
+        self.ax = ax
+        self.requests = list(requests)
+        _draw_lanes(ax, [], self.requests, title, horizon, None)
+        self._wait = [
+            ax.barh(
+                i,
+                0,
+                height=0.6,
+                color=_WAIT,
+                hatch="///",
+                edgecolor="#9A9A9A",
+                linewidth=0,
+                animated=True,
+            )[0]
+            for i in range(len(self.requests))
+        ]
+        self._drive = [
+            ax.barh(i, 0, height=0.6, color=colour(r.service.name), animated=True)[0]
+            for i, r in enumerate(self.requests)
+        ]
+        self._labels = [
+            ax.text(0, i, "", va="center", fontsize=8, color="#333333", animated=True)
+            for i in range(len(self.requests))
+        ]
+        self._clock = ax.axvline(0, color="#444444", linewidth=0.8, alpha=0.6, animated=True)
+        self._marker = ax.axvline(
+            0, color="black", linestyle="--", linewidth=1, animated=True, visible=False
+        )
+        # The running time sits in the corner: the title is baked into the background.
+        self._time = ax.text(
+            0.99,
+            0.02,
+            "",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=9,
+            fontweight="bold",
+            animated=True,
+        )
+
+    @property
+    def artists(self) -> list[Any]:
+        """Everything that moves."""
+        return [*self._wait, *self._drive, *self._labels, self._clock, self._marker, self._time]
+
+    def update(self, trips: Sequence[Trip], now: float, finished: bool) -> None:
+        by_request = {t.request: t for t in trips}
+        for i, r in enumerate(self.requests):
+            t = by_request.get(r.name)
+            wait, drive, label = self._wait[i], self._drive[i], self._labels[i]
+            if t is None:  # not served yet: waiting in line since time 0
+                wait.set_x(0)
+                wait.set_width(0 if finished else now)
+                drive.set_width(0)
+                label.set_text("")
+                continue
+            wait.set_x(t.queued)
+            wait.set_width(t.wait)
+            drive.set_x(t.start)
+            drive.set_width(max(t.drive, 0.0))
+            style = _STATUS_STYLE.get(t.status, {})
+            drive.set_alpha(style.get("alpha", 1.0))
+            drive.set_hatch(style.get("hatch"))
+            label.set_position((t.end + 0.1, i))
+            label.set_text(f"{t.lane}{_STATUS_MARK.get(t.status, '')}")
+        end = max([t.end for t in trips] + [0.0])
+        self._clock.set_xdata([now, now])
+        self._clock.set_visible(not finished)
+        self._marker.set_xdata([end, end])
+        self._marker.set_visible(finished)
+        self._time.set_text(f"done in {end:.1f} s" if finished else f"{now:.1f} s")
+
+
+def canvas_to_png(canvas: Any) -> bytes:
+    """The canvas's pixels as PNG bytes, encoded for speed (a frame lives briefly)."""
+    from PIL import Image as PILImage
+
+    width, height = canvas.get_width_height()
+    image = PILImage.frombuffer(
+        "RGBA", (width, height), bytes(canvas.buffer_rgba()), "raw", "RGBA", 0, 1
+    )
+    out = io.BytesIO()
+    image.save(out, format="png", compress_level=1)
+    return out.getvalue()

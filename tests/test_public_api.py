@@ -10,7 +10,7 @@ PINNED = {
     "Trip", "__version__", "call", "call_blocking", "charts", "city_requests", "cli",
     "clock", "compare", "conditions", "grading", "predict_makespan", "race",
     "race_blocking", "recording", "run", "run_race", "server", "services", "sprint",
-    "surge", "timeline", "widgets",
+    "surge", "timeline", "widgets", "crashes", "roadblock", "trace",
 }  # fmt: skip
 
 

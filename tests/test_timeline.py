@@ -87,3 +87,23 @@ def test_trip_properties() -> None:
     t = Trip("r", "chat", "lane 1", queued=1.0, start=3.0, end=6.0)
     assert (t.wait, t.drive) == (2.0, 3.0)
     assert Timeline().makespan == 0.0
+
+
+def test_trips_in_finish_order_and_readable_while_others_drive() -> None:
+    async def drive(name: str, seconds: float) -> None:
+        with trip(name, "weather", "lane"):
+            await asyncio.sleep(seconds)
+
+    async def main() -> Timeline:
+        with recording() as tl:
+            slow = asyncio.create_task(drive("slow", 0.05))
+            await drive("fast", 0)
+            assert [t.request for t in tl.trips] == ["fast"]
+            assert list(tl.driving) == ["slow"]
+            assert [t.status for t in tl.snapshot()] == ["ok", timeline.DRIVING]
+            await slow
+        return tl
+
+    tl = asyncio.run(main())
+    assert [t.request for t in tl] == ["fast", "slow"]
+    assert tl.driving == {}
