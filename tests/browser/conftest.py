@@ -1,0 +1,64 @@
+"""One JupyterLab server and one headless Chromium for the whole browser session."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from labserver import CHROMIUM_ARGS, Lab, browser_unavailable, find_chromium, running_lab
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir(request: pytest.FixtureRequest) -> Path:
+    """``test-artifacts/browser/``: screenshots, per-notebook summaries, the lab's log."""
+    path = request.config.rootpath / "test-artifacts" / "browser"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's chromium; fails on CI, skips elsewhere, when it is missing."""
+    path = find_chromium()
+    if path is None:
+        where = os.environ.get("CITYLIB_CHROMIUM") or "`chromium` on PATH, /usr/bin/chromium"
+        browser_unavailable(f"chromium not found (looked for {where})")
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str) -> Iterator[Browser]:
+    """One headless chromium for the session, driven by Playwright."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        browser_unavailable("the playwright package is missing (pip install -e '.[test]')")
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+    finally:
+        playwright.stop()
+
+
+@pytest.fixture(scope="session")
+def lab(artifacts_dir: Path, chromium_path: str) -> Iterator[Lab]:
+    """One JupyterLab for the session (started only when a browser is there to drive it)."""
+    # A folder of our own, not pytest's numbered tmp dirs: another pytest run on the
+    # same machine may prune those while this lab still serves from one.
+    with (
+        tempfile.TemporaryDirectory(prefix="citylib-lab-", ignore_cleanup_errors=True) as home,
+        running_lab(Path(home), artifacts_dir / "jupyterlab.log") as server,
+    ):
+        yield server
