@@ -39,9 +39,13 @@ test: lint
 bench: install-test
 	$(BIN)/python -m benchmarks
 
-## student: regenerate the learner's Sprint notebook from the teacher's solution
+## student: regenerate the learner's Sprint notebook from the teacher's solution, then
+## re-run both so their committed outputs come from a clean run
+SPRINT := 05_parallel_fetch_sprint.ipynb
 student: install
-	$(BIN)/python -m citylib.sprint student notebooks/solutions/05_parallel_fetch_sprint.ipynb notebooks/05_parallel_fetch_sprint.ipynb
+	$(BIN)/python -m citylib.sprint student notebooks/solutions/$(SPRINT) notebooks/$(SPRINT)
+	CITYLIB_SPEED=10 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		notebooks/solutions/$(SPRINT) notebooks/$(SPRINT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Modules that add a subcommand, in the order ``--help`` lists them.
-COMMANDS = ("citylib.race_cli",)
+COMMANDS = ("citylib.race_cli", "citylib.server_cli", "citylib.grading.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,327 @@
+"""The Parallel Fetch Sprint: the course's graded exercise.
+
+Deliverable: call three slow mock sources concurrently and return one merged
+response with total latency. The learner writes, in the cell tagged
+:data:`SPRINT_TAG`::
+
+    async def parallel_fetch(sources=None) -> dict:
+        ...  # {name: payload, ..., "total_latency": seconds}
+
+This module gives them the sources (:func:`default_sources`), a self-check with
+hints (:func:`check`) and, once the deliverable passes, the stretch goal's
+side-by-side timing of one lane against the Async Highway (:func:`compare_timings`).
+In a notebook, both are awaited at the top level of a cell::
+
+    await sprint.check(parallel_fetch)
+    await sprint.compare_timings(parallel_fetch, sequential_fetch)
+
+``python -m citylib.sprint student SOLUTION LEARNER`` writes the learner's
+notebook from the teacher's (``make student``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from citylib import clock, services, timeline
+from citylib.race import RaceResult, Request, predict_makespan
+from citylib.services import Service
+
+if TYPE_CHECKING:
+    from citylib.grading.checks import Verdict
+
+__all__ = [
+    "SOURCE_NAMES",
+    "SPRINT_TAG",
+    "STRETCH_TAG",
+    "Source",
+    "check",
+    "compare_timings",
+    "default_sources",
+    "describe_sources",
+    "main",
+]
+
+#: The cell tag of the graded answer cell (``parallel_fetch``).
+SPRINT_TAG = "parallel-fetch-sprint"
+#: The cell tag of the stretch goal's cell (``sequential_fetch``).
+STRETCH_TAG = "parallel-fetch-stretch"
+#: The three slow sources: 1 + 2 + 3 = 6 city seconds in one lane, 3 on the highway.
+SOURCE_NAMES = ("weather", "maps", "chat")
+
+#: The self-check's latencies, as a share of the grader's: a quick check for the learner.
+_SELF_CHECK_SCALE = 0.35
+
+
+@dataclass(frozen=True)
+class Source:
+    """A slow mock source: call it with no arguments and await a fresh dict.
+
+    Attributes:
+        service: The AI-City service it asks (its latency is in city seconds).
+    """
+
+    service: Service
+
+    async def __call__(self) -> dict[str, Any]:
+        """Ask the service and return its fresh payload."""
+        return await services.call(self.service)
+
+    def __repr__(self) -> str:
+        return f"<source {self.service.label}, {self.service.latency:g} s>"
+
+
+def default_sources() -> dict[str, Source]:
+    """The Sprint's three slow sources: ☁️ weather (1 s), 🗺️ maps (2 s), 💬 chat (3 s).
+
+    Returns:
+        A new mapping name → zero-argument async callable returning a fresh dict.
+
+    Example:
+        >>> sorted(default_sources())
+        ['chat', 'maps', 'weather']
+    """
+    return {name: Source(services.get_service(name)) for name in SOURCE_NAMES}
+
+
+def describe_sources(sources: dict[str, Source] | None = None) -> str:
+    """A short table of the sources and what one lane or the highway would take."""
+    chosen = default_sources() if sources is None else sources
+    latencies = [s.service.latency for s in chosen.values()]
+    width = max(len(s.service.label) for s in chosen.values())
+    lines = [
+        f"{s.service.label.ljust(width)}  sources[{name!r}]  {s.service.latency:g} s"
+        for name, s in chosen.items()
+    ]
+    lines.append(
+        f"One lane, one after another: {predict_makespan('sync', latencies):g} s. "
+        f"Async Highway, all at once: {predict_makespan('async', latencies):g} s."
+    )
+    return "\n".join(lines)
+
+
+def _verdict_lines(verdict: Verdict, subject: str) -> list[str]:
+    lines = []
+    for c in verdict.checks:
+        lines.append(f"{'✅' if c.passed else '❌'} {subject} {c.title}")
+        if not c.passed:
+            lines.append(f"   What happened: {c.detail}.")
+            lines.append(f"   💡 Try: {c.hint}")
+    return lines
+
+
+def _needs_function(fn: object, name: str) -> str:
+    """An empty string when ``fn`` can be judged, else a message for the learner."""
+    if inspect.iscoroutine(fn):
+        fn.close()  # never awaited on purpose: no warning
+        return f"Pass the function itself, without parentheses: `await sprint.check({name})`."
+    if not callable(fn):
+        return f"Pass your function `{name}`, not {type(fn).__name__}."
+    return ""
+
+
+async def check(parallel_fetch: Callable[..., Any]) -> None:
+    """Self-check the deliverable and print each check, passed or failed, with a hint.
+
+    Await it at the top level of a notebook cell: ``await sprint.check(parallel_fetch)``.
+    The check brings its own instrumented sources (fresh payloads, seeded latencies
+    about a third as long as the grader's) and drives the function twice; it trusts only what
+    it measures.
+
+    Args:
+        parallel_fetch: The learner's ``async def parallel_fetch(sources=None)``.
+    """
+    from citylib.grading.checks import JudgeSettings, judge
+
+    print("🏁 Parallel Fetch Sprint: self-check, two drives with fresh sources")
+    problem = _needs_function(parallel_fetch, "parallel_fetch")
+    if problem:
+        print(f"⚠️ {problem}")
+        return
+    verdict = await judge(parallel_fetch, JudgeSettings(scale=_SELF_CHECK_SCALE))
+    if verdict.status == "not_attempted":
+        print("⏳ Not attempted yet: parallel_fetch still raises NotImplementedError.")
+        print(
+            "   💡 Try: replace `raise NotImplementedError()` in the Sprint cell with your "
+            "code, run that cell, then run this one again."
+        )
+        return
+    print("\n".join(_verdict_lines(verdict, "parallel_fetch")))
+    total = len(verdict.checks)
+    if verdict.passed:
+        print(
+            f"🎉 Deliverable complete: {total}/{total} checks passed. "
+            "Popy unlocks the stretch goal for you!"
+        )
+    else:
+        print(
+            f"Deliverable: {verdict.score}/{total} checks passed. Fix the ❌ lines, run your "
+            "parallel_fetch cell again, then this one."
+        )
+
+
+@dataclass
+class _Timed:
+    result: RaceResult
+    elapsed: float  # city seconds, measured here
+    reported: Any  # the function's own total_latency
+
+
+def _one_lane_each(trips: Sequence[timeline.Trip]) -> list[timeline.Trip]:
+    """Trips re-drawn as cars that all arrived at 0, each in the first free lane."""
+    free_at: list[float] = []
+    placed = []
+    for t in sorted(trips, key=lambda t: t.start):
+        lane = next((i for i, end in enumerate(free_at) if end <= t.start + 1e-9), None)
+        if lane is None:
+            lane = len(free_at)
+            free_at.append(t.end)
+        free_at[lane] = t.end
+        placed.append(
+            timeline.Trip(t.request, t.service, f"lane {lane + 1}", 0.0, t.start, t.end, t.status)
+        )
+    return placed
+
+
+async def _timed_run(fn: Callable[..., Any], mode: str) -> _Timed:
+    """Drive ``fn`` once over the default sources, recording every trip."""
+    sources = default_sources()
+    with timeline.recording(timeline.Timeline(name=mode)) as tl:
+        start = time.perf_counter()
+        merged = await fn(sources)
+        elapsed = clock.to_city(time.perf_counter() - start)
+    trips = _one_lane_each(tl.trips)
+    lanes = len({t.lane for t in trips}) or 1
+    requests = [Request(name, s.service) for name, s in sources.items()]
+    latencies = [s.service.latency for s in sources.values()]
+    result = RaceResult(
+        mode,
+        lanes,
+        requests,
+        timeline.Timeline(name=mode, trips=trips),
+        predict_makespan(mode, latencies, lanes),
+    )
+    reported = merged.get("total_latency") if isinstance(merged, dict) else None
+    return _Timed(result, elapsed, reported)
+
+
+def _seconds(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.1f} s"
+    return "—"
+
+
+def _side_by_side(one_lane: _Timed, highway: _Timed) -> str:
+    drives = [{t.request: t.drive for t in run.result.timeline} for run in (one_lane, highway)]
+    rows: list[tuple[str, str, str]] = [("", "sequential", "async")]
+    for r in one_lane.result.requests:
+        rows.append(
+            (
+                f"{r.service.label} ({r.service.latency:g} s)",
+                _seconds(drives[0].get(r.name)),
+                _seconds(drives[1].get(r.name)),
+            )
+        )
+    rows.append(("measured total", _seconds(one_lane.elapsed), _seconds(highway.elapsed)))
+    rows.append(("your total_latency", _seconds(one_lane.reported), _seconds(highway.reported)))
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{a.ljust(width)}  {b:>10}  {c:>10}" for a, b, c in rows]
+    speedup = one_lane.elapsed / highway.elapsed if highway.elapsed > 0 else float("inf")
+    lines.append(
+        f"The Async Highway was {speedup:.1f}× faster: one lane adds the latencies up, "
+        "many lanes wait only for the slowest."
+    )
+    return "\n".join(lines)
+
+
+def _draw(results: Sequence[RaceResult]) -> None:
+    """Both runs' lanes side by side, as a PNG with its one-line text alternative."""
+    from citylib import charts
+
+    charts.show(charts.compare(results), alt=charts.describe(results))
+
+
+_STRETCH_TODO = (
+    "⏳ Not attempted yet: write `async def sequential_fetch(sources=None) -> dict`, "
+    "the one-lane twin of parallel_fetch, then run this cell again."
+)
+
+
+async def compare_timings(
+    parallel_fetch: Callable[..., Any],
+    sequential_fetch: Callable[..., Any] | None = None,
+    *,
+    draw: bool = True,
+) -> None:
+    """The stretch goal: side-by-side timing for sequential vs async, then both lanes.
+
+    Locked until ``parallel_fetch`` passes the self-check. Then ``sequential_fetch``
+    (the learner's one-lane twin, same contract) is checked too, and both run over
+    the default sources: a table of each source's time, the measured totals and the
+    functions' own ``total_latency``, and a chart of both runs' lanes.
+
+    Args:
+        parallel_fetch: The deliverable.
+        sequential_fetch: The learner's ``async def sequential_fetch(sources=None)``.
+        draw: Draw the lanes (needs matplotlib); the table is always printed.
+    """
+    from citylib.grading.checks import JudgeSettings, judge
+
+    quick = JudgeSettings(drives=1, scale=_SELF_CHECK_SCALE)
+    problem = _needs_function(parallel_fetch, "parallel_fetch")
+    if problem or not (await judge(parallel_fetch, quick)).passed:
+        print(
+            "🔒 Stretch goal locked. Complete the deliverable first, then unlock the stretch goal."
+        )
+        print("   💡 Try: `await sprint.check(parallel_fetch)` shows what is still missing.")
+        return
+    print("🔓 Stretch goal unlocked: print side-by-side timing for sequential vs async.")
+    if sequential_fetch is None or _needs_function(sequential_fetch, "sequential_fetch"):
+        print(_STRETCH_TODO)
+        return
+    stretch = await judge(sequential_fetch, quick, stretch=True)
+    if stretch.status == "not_attempted":
+        print(_STRETCH_TODO)
+        return
+    if not stretch.passed:
+        print("\n".join(_verdict_lines(stretch, "sequential_fetch")))
+        print("Fix the ❌ lines in sequential_fetch, then run this cell again.")
+        return
+    print("✅ sequential_fetch passes every check: one lane, every answer, honest timing.")
+    one_lane = await _timed_run(sequential_fetch, "sync")
+    highway = await _timed_run(parallel_fetch, "async")
+    print(_side_by_side(one_lane, highway))
+    if draw:
+        _draw([one_lane.result, highway.result])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m citylib.sprint student SOLUTION LEARNER``: write the learner's notebook.
+
+    Returns:
+        The exit code.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m citylib.sprint", description="Parallel Fetch Sprint chores."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    student = sub.add_parser("student", help="write the learner's notebook from the solution")
+    student.add_argument("solution", help="the teacher's notebook (with solutions)")
+    student.add_argument("learner", help="where to write the learner's notebook")
+    args = parser.parse_args(argv)
+
+    from citylib.grading.notebook import write_student
+
+    cleared = write_student(args.solution, args.learner)
+    print(f"wrote {args.learner}: {cleared} solution region(s) cleared", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

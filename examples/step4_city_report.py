@@ -1,0 +1,22 @@
+"""Step 4 of "Build your own Async Highway": plug it into FastAPI.
+
+Change ``def`` to ``async def`` in any FastAPI route and it becomes
+highway-compatible. Serve it from a terminal with
+``uvicorn examples.step4_city_report:app``, then open http://127.0.0.1:8000/city-report.
+"""
+
+import asyncio
+
+from fastapi import FastAPI
+
+from citylib.services import fetch_weather, generate_image, get_ai_reply
+
+app = FastAPI()
+
+
+@app.get("/city-report")
+async def city_report():
+    weather, image, chat = await asyncio.gather(
+        fetch_weather(), generate_image(), get_ai_reply()
+    )
+    return {"weather": weather, "image": image, "chat": chat}
