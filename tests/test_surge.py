@@ -285,7 +285,7 @@ def test_measure_surge(system: str, where: str) -> None:
 def test_surge_system_opens_and_closes_its_own_city() -> None:
     from citylib import server
 
-    result = asyncio.run(surge.surge_system("async", 20, patience=5.0, speed=clock.speed()))
+    result = asyncio.run(surge.surge_system("async", 20, patience=30.0, speed=clock.speed()))
     assert result.ok == 20
     assert result.title == "⚡ async def + await"
     assert not server._running
