@@ -133,13 +133,41 @@ def _reexpose(paths: Sequence[Path]) -> list[str]:
     return lines
 
 
+#: An existing, normally empty folder that holds the real /tmp for a moment.
+_TMP_HOLD = "/mnt"
+
+
+def _keep_from_tmp(paths: Sequence[Path]) -> tuple[list[str], list[str]]:
+    """Shell lines that keep ``paths`` under the real /tmp reachable once it is covered.
+
+    A course checked out (or a venv made) under /tmp would otherwise vanish behind
+    the private /tmp and the sandbox could not even start Python. Returns the lines
+    to run before covering /tmp and those to run after.
+    """
+    inside = sorted(p for p in paths if Path("/tmp") in p.parents)
+    inside = [p for p in inside if not any(q != p and q in p.parents for q in inside)]
+    if not inside:
+        return [], []
+    before = [f"mount --bind /tmp {_TMP_HOLD}"]
+    after: list[str] = []
+    for p in inside:
+        target = shlex.quote(str(p))
+        rel = shlex.quote(str(p.relative_to("/tmp")))
+        after += [f"mkdir -p {target}", f"mount --bind {_TMP_HOLD}/{rel} {target}"]
+    after.append(f"umount -l {_TMP_HOLD}")
+    return before, after
+
+
 def _setup_script(drop_to_uid: int | None) -> str:
     """The shell that prepares the namespaces, then ``exec``s the rest of argv."""
+    before, after = _keep_from_tmp(_needed_paths())
     lines = [
         "set -e",
         "ip link set lo up",
+        *before,
         # The folder is the sandbox's cwd; keep hold of it before /tmp is covered.
         "mount -t tmpfs -o size=64m,mode=1777,nosuid,nodev tmpfs /tmp",
+        *after,
         f"mkdir {INSIDE}",
         f"mount --bind /proc/self/cwd {INSIDE}",
     ]
