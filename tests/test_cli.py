@@ -14,7 +14,7 @@ def test_race_all_prints_the_jam_and_the_highway(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     png = tmp_path / "race.png"
-    assert main(["race", "--speed", "40", "--png", str(png)]) == 0
+    assert main(["race", "--speed", "10", "--png", str(png)]) == 0
     out = capsys.readouterr().out
     makespans = {m: float(s) for m, s in re.findall(r"^(.+?) — ([\d.]+) s", out, re.MULTILINE)}
     assert makespans["Traffic jam (one lane)"] == pytest.approx(18.0, rel=0.02)
@@ -24,7 +24,7 @@ def test_race_all_prints_the_jam_and_the_highway(
 
 
 def test_race_one_mode(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["race", "--mode", "threads", "--lanes", "3", "--speed", "40"]) == 0
+    assert main(["race", "--mode", "threads", "--lanes", "3", "--speed", "10"]) == 0
     out = capsys.readouterr().out
     (makespan,) = re.findall(r"Thread pool, 3 lanes — ([\d.]+) s", out)
     assert float(makespan) == pytest.approx(8.0, rel=0.02)

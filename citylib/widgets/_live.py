@@ -100,6 +100,10 @@ async def follow(
             task.cancel()
             # Wait for its clean-up; the caller's own cancellation still propagates.
             await asyncio.wait({task})
+        if not task.cancelled():
+            # A gather called off ends holding a CancelledError rather than cancelled;
+            # read it, or asyncio logs "exception was never retrieved" later.
+            task.exception()
 
 
 class LiveWidget(widgets.VBox):  # type: ignore[misc]

@@ -3,19 +3,24 @@
 Green while the event loop flows, red *while* it is stuck (the watchdog thread
 updates the sign even though the loop cannot), amber once it moves again with the
 line that blocked it. When the cell ends the sign keeps the verdict, and the same
-verdict is printed below it as plain text for readers without a live kernel.
+verdict is printed below it as plain text for readers without a live kernel; they
+see the sign itself as one line of text (:data:`PLAIN_SIGN`), not a widget's repr.
 """
 
 from __future__ import annotations
 
 import html
 from types import TracebackType
+from typing import Any
 
 import ipywidgets as widgets
 
 from citylib.roadblock import DEFAULT_THRESHOLD, Roadblock, Spot, Watch, describe_place
 
-__all__ = ["RoadblockSign", "sign_html"]
+__all__ = ["PLAIN_SIGN", "RoadblockSign", "sign_html"]
+
+#: What a reader without a live kernel (GitHub, nbviewer, a PDF) sees of the sign.
+PLAIN_SIGN = "🚦 Roadblock sign: live while the cell runs; its verdict is printed below."
 
 _COLOURS = {"watching": "#009E73", "stuck": "#D55E00", "moving": "#8a4b00", "clear": "#009E73"}
 
@@ -52,10 +57,19 @@ class RoadblockSign:
             threshold, announce=False, on_block=self._stuck, on_roadblock=self._moving
         )
 
+    def __repr__(self) -> str:
+        return PLAIN_SIGN
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The live widget, with :data:`PLAIN_SIGN` as its text instead of a widget repr."""
+        bundle: dict[str, Any] = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle["text/plain"] = PLAIN_SIGN
+        return bundle
+
     def __enter__(self) -> RoadblockSign:
         from IPython.display import display
 
-        display(self.widget)
+        display(self)
         self.watch.__enter__()
         return self
 

@@ -1,0 +1,408 @@
+"""The course widgets, without a browser: flip them inside a running loop and watch.
+
+Each test drives a widget the way a learner's click does (setting the toggle's
+value runs its observer), on a scaled clock, inside ``asyncio.run``. What is checked
+is what a learner sees: the status line's words and the picture changing, a second
+flip calling the first run off, and nothing left running afterwards.
+
+Timings are checked against physics, which a busy machine cannot beat: a run never
+ends sooner than its slowest trip (one lane: the sum of them), and a blocked loop's
+heart stops at least as long as it was blocked. Upper bounds are loose: at speed 20
+a 50 ms hiccup of a loaded machine is a whole city second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+import pytest
+
+from citylib import clock
+from citylib.race import city_requests
+from citylib.timeline import DRIVING, Timeline, Trip
+from citylib.widgets._live import LiveWidget
+from citylib.widgets.chatbot import ChatbotToggle, rush_chart, serve_chat
+from citylib.widgets.heartbeat import (
+    AwaitToggle,
+    Pulse,
+    heart_html,
+    weather_check,
+    with_heartbeat,
+)
+from citylib.widgets.highway import STILL_WAITING, HighwayToggle, highway_status, watch_race
+from citylib.widgets.race import RaceWidget
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def fast_clock() -> Iterator[float]:
+    with clock.scaled(20) as s:
+        yield s
+
+
+@pytest.fixture
+def slow_clock() -> Iterator[float]:
+    """Speed 5 for heartbeats: a busy machine's hiccup must not pass for a freeze."""
+    with clock.scaled(5) as s:
+        yield s
+
+
+@pytest.fixture
+def steady_clock() -> Iterator[float]:
+    """Speed 10 for 1,000 users: starting them all must not eat the slow reply's margin."""
+    with clock.scaled(10) as s:
+        yield s
+
+
+class _Complaints(logging.Handler):
+    """Collects what asyncio logs: "Task exception was never retrieved" and the like."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run an async test body, then check it left nothing behind.
+
+    No task still running, no lane thread, the garbage collector on, and nothing
+    asyncio complains about once the leftovers are collected.
+    """
+
+    async def checked() -> None:
+        await test()
+        me = asyncio.current_task()
+        leftovers = [t for t in asyncio.all_tasks() if t is not me]
+        assert not leftovers, f"tasks still running: {leftovers}"
+
+    complaints = _Complaints()
+    asyncio_log = logging.getLogger("asyncio")
+    asyncio_log.addHandler(complaints)
+    try:
+        asyncio.run(checked())
+        gc.collect()  # an unretrieved exception is reported when its future is collected
+    finally:
+        asyncio_log.removeHandler(complaints)
+    assert not complaints.messages, f"asyncio complained: {complaints.messages}"
+    assert gc.isenabled(), "a rush left the garbage collector off"
+    # A called-off blocking race's worker threads stop at once; give them a moment.
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and lane_threads():
+        time.sleep(0.02)
+    assert not lane_threads(), f"worker threads still running: {lane_threads()}"
+
+
+def lane_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("citylib-lane")]
+
+
+async def until(widget: LiveWidget, words: str, city_seconds: float = 30.0) -> str:
+    """Wait until the status line says ``words`` (city seconds, at most)."""
+    deadline = time.monotonic() + clock.to_real(city_seconds)
+    while words not in widget.status_text:
+        assert time.monotonic() < deadline, f"status never said {words!r}: {widget.status_text!r}"
+        await asyncio.sleep(0.005)
+    return widget.status_text
+
+
+# -- the Async Highway toggle (01) -----------------------------------------------------
+
+
+def test_highway_toggle_draws_the_jam_live_then_the_highway() -> None:
+    async def body() -> None:
+        w = HighwayToggle()
+        empty = bytes(w.picture.value)
+        assert empty.startswith(PNG_MAGIC)
+        assert "Pick a road" in w.status_text
+
+        w.toggle.value = "sync"
+        await until(w, STILL_WAITING)
+        await asyncio.sleep(clock.to_real(2))
+        assert bytes(w.picture.value) != empty, "the lanes did not fill in"
+        assert w.running
+
+        w.toggle.value = "async"  # mid-jam: the jam is called off, the highway starts
+        await w.wait()
+        assert w.result is not None and w.result.mode == "async"
+        assert 7.95 <= w.result.makespan < 12  # the truck's 8 s, nowhere near the jam's 18
+        assert w.status_text.startswith("🎉 All 6 requests done in")
+        assert not w.running
+        w.close()
+
+    run(body)
+
+
+def test_highway_toggle_finishes_the_jam_with_its_worst_wait() -> None:
+    async def body() -> None:
+        w = HighwayToggle(["image", "weather"])
+        w.play("sync")
+        await w.wait()
+        assert w.result is not None and w.result.makespan >= 8.95
+        assert "😤 Jam cleared after" in w.status_text
+        assert "☁️ Weather waited" in w.status_text
+        w.again.click()  # "Drive again" repeats the mode
+        await until(w, STILL_WAITING)
+        w.close()  # closing calls the run off too
+        await w.wait()
+
+    run(body)
+
+
+def test_highway_toggle_refuses_silly_values_with_a_message() -> None:
+    async def body() -> None:
+        w = HighwayToggle(["image", "pizza"])
+        assert "unknown service 'pizza'" in w.status_text
+        assert w.toggle.disabled
+        w.play("sync")  # nothing to drive: no crash, no run
+        assert not w.running
+        for silly, words in ((42, "list of service names"), ([None], "list of service names")):
+            assert words in HighwayToggle(silly).status_text  # type: ignore[arg-type]
+        assert HighwayToggle("weather").requests[0].service.name == "weather"
+        ok = HighwayToggle()
+        ok.play("warp")
+        assert "not 'warp'" in ok.status_text and not ok.running
+
+    run(body)
+
+
+def test_a_widget_outside_a_running_loop_says_so() -> None:
+    w = HighwayToggle()
+    w.play("sync")
+    assert "needs a running event loop" in w.status_text
+
+
+def test_highway_status_follows_the_run() -> None:
+    reqs = city_requests()
+    truck = [Trip(reqs[0].name, "image", "lane 1", 0, 0, 3, DRIVING)]
+    assert STILL_WAITING in highway_status("sync", truck, reqs)
+    assert "5 cars stuck" in highway_status("sync", truck, reqs)
+    chat = [
+        Trip(reqs[0].name, "image", "lane 1", 0, 0, 8),
+        Trip(reqs[1].name, "chat", "lane 1", 0, 8, 9, DRIVING),
+    ]
+    assert "Now serving 💬 AI Chat" in highway_status("sync", chat, reqs)
+    lanes = [
+        Trip(r.name, r.service.name, f"lane {i}", 0, 0, 0.5, DRIVING) for i, r in enumerate(reqs)
+    ]
+    assert "6 cars driving at once" in highway_status("async", lanes, reqs)
+    only_truck = [
+        Trip(r.name, r.service.name, "x", 0, 0, r.service.latency, "ok") for r in reqs[1:]
+    ] + [Trip(reqs[0].name, "image", "x", 0, 0, 4, DRIVING)]
+    assert "only the 🎨 image truck" in highway_status("async", only_truck, reqs)
+
+
+def test_watch_race_leaves_the_last_frame_and_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    async def body() -> None:
+        result = await watch_race("async", city_requests(["maps", "weather"]))
+        assert 1.95 <= result.makespan < 2.9
+
+    run(body)
+    out = capsys.readouterr().out
+    assert "Async Highway: 2 requests done in" in out
+
+
+# -- the await toggle and its heartbeat (02) -----------------------------------------
+
+
+@pytest.mark.usefixtures("slow_clock")
+def test_await_toggle_heart_beats_while_awaiting_and_freezes_while_blocking() -> None:
+    async def body() -> None:
+        w = AwaitToggle()
+        resting = w.heart.value
+        w.toggle.value = "await"
+        await w.wait()
+        assert w.pulse is not None and w.pulse.longest_freeze < 1.0
+        assert w.pulse.span < 2.0
+        assert w.heart.value != resting and bytes(w.picture.value).startswith(PNG_MAGIC)
+        polite_picture = bytes(w.picture.value)
+
+        w.toggle.value = "blocking"
+        await w.wait()
+        assert w.pulse.longest_freeze >= 2.7  # blocked 3 s, give or take a beat
+        assert w.pulse.span >= 2.95  # the neighbours went one after another
+        assert w.status_text.startswith("💔 The heart froze for")
+        assert bytes(w.picture.value) != polite_picture
+        w.close()
+
+    run(body)
+
+
+def test_await_toggle_reflip_calls_the_run_off() -> None:
+    async def body() -> None:
+        w = AwaitToggle()
+        w.toggle.value = "await"
+        await asyncio.sleep(clock.to_real(0.5))
+        first = w._task
+        assert first is not None
+        w.toggle.value = "blocking"
+        assert w._task is not first
+        await w.wait()
+        assert first.cancelled()
+        assert w.pulse is not None and w.pulse.longest_freeze > 2
+
+    run(body)
+
+
+def test_await_toggle_refuses_silly_neighbours() -> None:
+    for silly in (0, 11, "3", 2.5, True):
+        w = AwaitToggle(neighbours=silly)  # type: ignore[arg-type]
+        assert "neighbours is a whole number" in w.status_text and w.toggle.disabled
+
+
+@pytest.mark.usefixtures("slow_clock")
+def test_with_heartbeat_shows_the_pro_tip() -> None:
+    second = clock.to_real(1)
+
+    async def rude() -> None:
+        time.sleep(second)  # noqa: ASYNC251 - blocking on purpose: the test's subject
+
+    async def polite() -> None:
+        await asyncio.sleep(second)
+
+    async def body() -> None:
+        sleepy = await with_heartbeat(rude(), rude(), rude(), title="time.sleep()")
+        calm = await with_heartbeat(polite(), polite(), polite(), title="asyncio.sleep()")
+        assert sleepy.span >= 2.95 and sleepy.longest_freeze >= 2.7
+        assert 0.95 <= calm.span < 2.0 and calm.longest_freeze < 1.0
+        assert "froze for" in sleepy.summary()
+        assert [t.request for t in sleepy.timeline] == ["rude #1", "rude #2", "rude #3"]
+        assert len(sleepy.chart().axes) == 1
+
+    run(body)
+
+
+def test_with_heartbeat_refuses_bad_calls_without_leaking_coroutines() -> None:
+    async def nap() -> None:
+        await asyncio.sleep(0)
+
+    async def body() -> None:
+        with pytest.raises(ValueError, match="at least one coroutine"):
+            await with_heartbeat()
+        with pytest.raises(ValueError, match="2 tasks but 1 names"):
+            await with_heartbeat(nap(), nap(), names=["only one"])
+        with pytest.raises(ValueError, match="'await' or 'blocking'"):
+            await weather_check("maybe")
+
+    run(body)  # an unawaited coroutine would warn, and warnings are errors here
+
+
+def test_with_heartbeat_stops_the_others_when_one_task_fails() -> None:
+    async def crash() -> None:
+        await asyncio.sleep(clock.to_real(0.2))
+        raise RuntimeError("flat tyre")
+
+    async def long_drive() -> None:
+        await asyncio.sleep(clock.to_real(30))
+
+    async def body() -> None:
+        with pytest.raises(RuntimeError, match="flat tyre"):
+            await with_heartbeat(crash(), long_drive(), lead=0.1)
+
+    run(body)  # an unawaited coroutine would warn, and warnings are errors here
+
+
+def test_a_fast_clock_does_not_turn_a_busy_computer_into_a_freeze() -> None:
+    beats = [0.0, 0.25, 0.5, 1.3, 1.55]  # one gap of 0.8 city seconds
+    assert Pulse("", Timeline(), beats, speed=1).longest_freeze == pytest.approx(0.8)
+    # At speed 20 the same gap lasted 40 real ms: a hiccup, not a blocked loop.
+    assert Pulse("", Timeline(), beats, speed=20).longest_freeze == 0
+
+
+def test_heart_strip_flatlines_where_beats_are_missing() -> None:
+    beats = [0.0, 0.25, 0.5, 2.0, 2.25]
+    html = heart_html(beats)
+    assert html.count("♥") == len(beats)
+    assert html.count("─") == 5  # the slots at 0.75 … 1.75 stayed empty
+
+
+# -- the Concurrency Race (03) ---------------------------------------------------------
+
+
+def test_race_widget_races_three_systems_and_states_the_speed_up() -> None:
+    async def body() -> None:
+        w = RaceWidget()
+        start = bytes(w.picture.value)
+        w.play()
+        await until(w, "Racing")
+        w.play()  # mid-race: starts over
+        await w.wait()
+        assert [r.mode for r in w.results] == ["sync", "threads", "async"]
+        jam, pool, highway = (r.makespan for r in w.results)
+        assert jam >= 17.95 and pool >= 8.95 and highway >= 7.95
+        assert highway < pool < jam
+        assert "× faster than one lane" in w.status_text
+        assert bytes(w.picture.value) != start
+
+    run(body)
+
+
+@pytest.mark.parametrize(("lanes", "words"), [(0, "at least 1"), (9, "up to 6"), ("2", "whole")])
+def test_race_widget_refuses_silly_lanes(lanes: Any, words: str) -> None:
+    w = RaceWidget(lanes=lanes)
+    assert words in w.status_text and w.go.disabled
+
+
+# -- the chatbot with 1,000 users (03) -------------------------------------------------
+
+
+@pytest.mark.usefixtures("steady_clock")
+def test_chatbot_toggle_one_lane_freezes_async_flows() -> None:
+    async def body() -> None:
+        w = ChatbotToggle()
+        empty = bytes(w.picture.value)
+        w.toggle.value = "sync"
+        await until(w, "frozen behind it")
+        assert not gc.isenabled()  # held off during the rush (see chatbot._collector_held)
+        w.toggle.value = "async"  # calls the one-lane server off
+        await w.wait()
+        assert "999 of 1,000 users answered after" in w.status_text
+        assert bytes(w.picture.value) != empty
+        w.toggle.value = "sync"
+        await w.wait()
+        assert "froze everybody behind it" in w.status_text
+        assert "about 50 minutes" in w.status_text
+        assert set(w.rushes) == {"sync", "async"}
+
+    run(body)
+
+
+def test_serve_chat_counts_users_answered() -> None:
+    async def body() -> None:
+        one_lane, highway = await asyncio.gather(
+            serve_chat("sync", users=40, slow_reply=4, horizon=8.5),
+            serve_chat("async", users=40, slow_reply=4, horizon=8.5),
+        )
+        assert 1 <= len(one_lane.answered_at) <= 2  # the slow reply (4 s), then one more (7 s)
+        assert one_lane.answered_at[0] >= 3.95
+        assert highway.done and 2.95 <= highway.answered_at[-2] < 4.5
+        assert "waits about 2 minutes" in one_lane.summary()  # 4 s + 39 × 3 s
+        assert len(rush_chart([one_lane, highway]).axes) == 1
+
+    run(body)
+
+
+@pytest.mark.parametrize(
+    ("users", "slow", "words"),
+    [(0, 12, "users is a whole"), (10**6, 12, "users is a whole"), (10, -1, "between 0 and 60")],
+)
+def test_chatbot_refuses_silly_values(users: Any, slow: Any, words: str) -> None:
+    w = ChatbotToggle(users=users, slow_reply=slow)
+    assert words in w.status_text and w.toggle.disabled
+    w.play("sync")
+    assert not w.running
+
+
+def test_widget_text_for_readers_without_a_kernel_is_short_and_stable() -> None:
+    for widget in (HighwayToggle(), AwaitToggle(), RaceWidget(), ChatbotToggle(users=10)):
+        text = repr(widget)
+        assert len(text) <= 110 and text.startswith(type(widget).__name__ + ": ")
