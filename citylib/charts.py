@@ -56,9 +56,16 @@ _STATUS_STYLE: dict[str, dict[str, Any]] = {
     "error": {"hatch": "xx", "edgecolor": "black", "linewidth": 1.2},
     "timeout": {"hatch": "..", "edgecolor": "black", "linewidth": 1.2},
     "cancelled": {"alpha": 0.35, "linestyle": "--", "edgecolor": "black", "linewidth": 1.0},
+    # A pending task the garbage collector destroyed: its coroutine was closed, not cancelled.
+    "destroyed": {"alpha": 0.3, "linestyle": ":", "edgecolor": "black", "linewidth": 1.4},
 }
 # DejaVu Sans, matplotlib's font, has no ⏱: a missing glyph would warn on every chart.
-_STATUS_MARK = {"error": " ✗ crashed", "timeout": " ◷ timed out", "cancelled": " cancelled"}
+_STATUS_MARK = {
+    "error": " ✗ crashed",
+    "timeout": " ◷ timed out",
+    "cancelled": " cancelled",
+    "destroyed": " destroyed by gc",
+}
 DPI = 100
 
 

@@ -5,7 +5,8 @@ Real async code fails in ways the happy path hides. Each lesson here is an
 trip on a timeline of its own and returns a :class:`Lesson`: the trips, what the
 run proved (``facts``) and a one-line ``summary``. ``lesson.show()`` draws the lane
 chart: a crashed lane is hatched ``xx``, a timed-out lane dotted, a cancelled lane
-faded and dashed (see :mod:`citylib.charts`); vertical marks show the moments that
+faded and dashed, a task the garbage collector destroyed faded with a dotted outline
+(see :mod:`citylib.charts`); vertical marks show the moments that
 matter (``gather`` raising, a deadline striking) and the CPU lessons add the event
 loop's heartbeat as a row of ticks.
 
@@ -385,8 +386,9 @@ def crunch(real_seconds: float) -> int:
     """Busy CPU work (SHA-256 rounds in pure Python) for ``real_seconds``; returns the rounds.
 
     The work is time-boxed rather than a fixed number of rounds, so it lasts the same
-    city time on a fast laptop and a slow CI runner. It really holds the CPU (and the
-    GIL) all along, like resizing an image or parsing a large JSON file would.
+    city time on a fast laptop and a slow CI runner. It really holds the CPU, and the
+    GIL like any pure-Python loop (in a thread, it hands the GIL over only when the
+    interpreter's 5 ms switch interval says so), as parsing a large JSON file would.
     """
     deadline = time.perf_counter() + real_seconds
     digest, rounds = b"citypopy", 0
@@ -410,10 +412,12 @@ async def cpu_on_the_loop(cure: str = "none", *, work: float = 3.0) -> Lesson:
     Args:
         cure: ``"none"`` crunches right in a coroutine, which blocks the event loop:
             the heartbeat stops and Weather cannot finish until the crunch does.
-            ``"thread"`` moves it into ``asyncio.to_thread``: the loop stays free
-            (the thread still shares the GIL, so Python code gets no faster).
+            ``"thread"`` moves it into ``asyncio.to_thread``: the loop gets its turns
+            back, but the thread shares the GIL, which changes hands every 5 ms
+            (``sys.getswitchinterval()``), so the heartbeat keeps ticking with small
+            stutters, and the Python work itself gets no faster.
             ``"process"`` sends it to a ``ProcessPoolExecutor``: another process, a
-            CPU core of its own.
+            GIL and a CPU core of its own.
         work: City seconds of CPU work.
     """
     if cure not in CURES:
@@ -458,8 +462,8 @@ async def cpu_on_the_loop(cure: str = "none", *, work: float = 3.0) -> Lesson:
         )
     else:
         summary = (
-            f"CPU work {CURES[cure]}: the heartbeat never skipped more than {gap:.1f} s, "
-            f"and Weather took {weather.drive:.1f} s."
+            f"CPU work {CURES[cure]}: the heartbeat kept ticking (every {HEARTBEAT:g} s, "
+            f"its longest gap {gap:.1f} s), and Weather took {weather.drive:.1f} s."
         )
     return Lesson(
         title,
@@ -473,15 +477,25 @@ async def cpu_on_the_loop(cure: str = "none", *, work: float = 3.0) -> Lesson:
 # -- Lesson 6: fire-and-forget tasks -------------------------------------------------
 
 
-async def _courier(signal: asyncio.Event, request: str, lane: str, tl: Timeline) -> None:
-    """Wait for ``signal``, recording the wait as a trip on ``tl``."""
+async def _courier(
+    signal: asyncio.Event, request: str, lane: str, tl: Timeline, collected: list[float]
+) -> None:
+    """Wait for ``signal``, recording the wait as a trip on ``tl``.
+
+    A courier whose task is garbage-collected mid-trip never ends its wait: Python
+    closes its coroutine (``GeneratorExit``), which is neither a crash nor a
+    cancellation. Its trip is filed as ``"destroyed"`` at the city second
+    ``gc.collect()`` was called (the last entry of ``collected``): the collection
+    itself takes real milliseconds that a fast city clock would stretch into a bar
+    running past the moment it vanished.
+    """
     start = tl.elapsed()
     try:
         await signal.wait()
     except GeneratorExit:
-        # Python closes the coroutine of a task that was garbage-collected mid-trip.
         # File the trip by hand: a trip() block would call GeneratorExit a crash.
-        tl.record(Trip(request, "courier", lane, 0.0, start, tl.elapsed(), "cancelled"))
+        end = collected[-1] if collected else tl.elapsed()
+        tl.record(Trip(request, "courier", lane, 0.0, start, end, "destroyed"))
         raise
     tl.record(Trip(request, "courier", lane, 0.0, start, tl.elapsed()))
 
@@ -494,7 +508,9 @@ async def fire_and_forget() -> Lesson:
       retrieved" to the loop's exception handler, when the task is destroyed.
     * The event loop holds tasks only by *weak* reference. A task waiting on
       something only it can see (here an ``asyncio.Event`` nobody else holds) is
-      garbage-collected mid-trip: "Task was destroyed but it is pending!". A task
+      garbage-collected mid-trip: "Task was destroyed but it is pending!". It is
+      not cancelled (no ``CancelledError``, no ``finally`` that awaits can finish
+      its work): Python closes its coroutine, and its trip ends ``"destroyed"``. A task
       sleeping on a timer, such as a service call, is kept alive by the timer in
       CPython; don't rely on which kind you have.
     * The cure: keep each task in a set and let it remove itself when done,
@@ -516,21 +532,25 @@ async def fire_and_forget() -> Lesson:
                 asyncio.create_task(  # noqa: RUF006
                     services.call("chat", request="AI Chat (forgotten)", lane="lane 1", queued=0.0)
                 )
+            collected: list[float] = []  # when gc.collect() was called, once it is
             lost = weakref.ref(
                 asyncio.create_task(
-                    _courier(asyncio.Event(), "Courier (weak ref only)", "lane 2", tl)
+                    _courier(asyncio.Event(), "Courier (weak ref only)", "lane 2", tl, collected)
                 )
             )
             signal = asyncio.Event()
-            kept = asyncio.create_task(_courier(signal, "Courier (kept in a set)", "lane 3", tl))
+            kept = asyncio.create_task(
+                _courier(signal, "Courier (kept in a set)", "lane 3", tl, collected)
+            )
             background.add(kept)
             kept.add_done_callback(background.discard)
             del kept  # from here on only the set holds it
             await clock.sleep(2.0)
-            collected_at = tl.elapsed()
+            collected.append(tl.elapsed())
             gc.collect()
             vanished = lost() is None
-            await clock.sleep(0.5)
+            # Half a city second after the call, however long the collection took.
+            await clock.sleep(collected[0] + 0.5 - tl.elapsed())
             signal.set()
             await asyncio.gather(*background)
     finally:
@@ -539,15 +559,16 @@ async def fire_and_forget() -> Lesson:
     summary = (
         "Nobody awaited AI Chat: it crashed after "
         f"{next(t.end for t in tl if t.service == 'chat'):.1f} s without a word to any "
-        f"caller. The courier held by a weak reference {'vanished' if vanished else 'survived'}"
-        f" in gc.collect(); the one kept in a set arrived and left it ({len(background)} "
+        "caller. The courier held only by a weak reference was "
+        f"{'destroyed' if vanished else 'spared'} by gc.collect() mid-trip; the one kept "
+        f"in a set arrived and left it ({len(background)} "
         f"tasks left). asyncio's only reports: {' and '.join(map(repr, seen)) or 'none'}."
     )
     return Lesson(
         title,
         tl,
         summary,
-        [(collected_at, "gc.collect()")],
+        [(collected[0], "gc.collect()")],
         facts={"reports": seen, "vanished": vanished, "left_in_set": len(background)},
     )
 

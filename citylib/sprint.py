@@ -15,6 +15,12 @@ In a notebook, both are awaited at the top level of a cell::
     await sprint.check(parallel_fetch)
     await sprint.compare_timings(parallel_fetch, sequential_fetch)
 
+Until the answer is written, a cell that drives it prints a hint rather than a
+``NotImplementedError`` traceback::
+
+    with sprint.hint_if_unwritten(parallel_fetch):
+        result = await parallel_fetch()
+
 ``python -m citylib.sprint student SOLUTION LEARNER`` writes the learner's
 notebook from the teacher's (``make student``).
 """
@@ -25,7 +31,8 @@ import argparse
 import inspect
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +52,7 @@ __all__ = [
     "compare_timings",
     "default_sources",
     "describe_sources",
+    "hint_if_unwritten",
     "main",
 ]
 
@@ -106,6 +114,39 @@ def describe_sources(sources: dict[str, Source] | None = None) -> str:
     return "\n".join(lines)
 
 
+def _not_written_lines(name: str) -> list[str]:
+    """What a learner reads while ``name`` is still the ``raise NotImplementedError()`` stub."""
+    return [
+        f"⏳ Not attempted yet: {name} still raises NotImplementedError.",
+        f"   💡 Try: replace `raise NotImplementedError()` in the cell that defines {name} "
+        "with your code, run that cell, then run this one again.",
+    ]
+
+
+@contextmanager
+def hint_if_unwritten(fn: Callable[..., Any]) -> Iterator[None]:
+    """Print a hint, not a traceback, while ``fn`` is still an unwritten stub.
+
+    Inside the block, a ``NotImplementedError`` (what the learner's notebook's
+    ``raise NotImplementedError()`` stub raises, and what the grader calls "not
+    attempted") becomes a two-line hint; every other error shows in full, as it
+    should.
+
+    Args:
+        fn: The learner's function the block drives, named in the hint.
+
+    Example (a notebook cell)::
+
+        with sprint.hint_if_unwritten(parallel_fetch):
+            result = await parallel_fetch()
+            print(result["total_latency"])
+    """
+    try:
+        yield
+    except NotImplementedError:
+        print("\n".join(_not_written_lines(getattr(fn, "__name__", "your function"))))
+
+
 def _verdict_lines(verdict: Verdict, subject: str) -> list[str]:
     lines = []
     for c in verdict.checks:
@@ -146,11 +187,7 @@ async def check(parallel_fetch: Callable[..., Any]) -> None:
         return
     verdict = await judge(parallel_fetch, JudgeSettings(scale=_SELF_CHECK_SCALE))
     if verdict.status == "not_attempted":
-        print("⏳ Not attempted yet: parallel_fetch still raises NotImplementedError.")
-        print(
-            "   💡 Try: replace `raise NotImplementedError()` in the Sprint cell with your "
-            "code, run that cell, then run this one again."
-        )
+        print("\n".join(_not_written_lines("parallel_fetch")))
         return
     print("\n".join(_verdict_lines(verdict, "parallel_fetch")))
     total = len(verdict.checks)

@@ -29,8 +29,9 @@ __all__ = [
     "trip",
 ]
 
-#: How a trip can end.
-STATUSES = ("ok", "error", "cancelled", "timeout")
+#: How a trip can end. ``"destroyed"``: its task was garbage-collected while pending
+#: (Python closed the coroutine; nobody cancelled it).
+STATUSES = ("ok", "error", "cancelled", "timeout", "destroyed")
 
 #: The status of a trip still under way in :meth:`Timeline.snapshot`.
 DRIVING = "driving"

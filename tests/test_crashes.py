@@ -179,9 +179,16 @@ def test_fire_and_forget_loses_an_exception_and_a_task_but_the_set_keeps_its_own
     assert lesson.facts["left_in_set"] == 0
     assert {t.request: t.status for t in lesson.timeline} == {
         "AI Chat (forgotten)": "error",
-        "Courier (weak ref only)": "cancelled",
+        "Courier (weak ref only)": "destroyed",  # its coroutine was closed, not cancelled
         "Courier (kept in a set)": "ok",
     }
+    # The lost courier's bar ends on the gc.collect() line, however long the collection
+    # took in real time (a fast city clock stretches it); the kept one arrives later.
+    [(collected_at, label)] = lesson.marks
+    assert label == "gc.collect()"
+    assert lesson.trip("Courier (weak ref only)").end == collected_at
+    assert lesson.trip("Courier (kept in a set)").end >= collected_at + 0.45
+    assert "destroyed by gc.collect()" in lesson.summary
 
 
 def test_most_lanes_in_use_counts_overlaps_not_touches() -> None:
@@ -202,6 +209,7 @@ def test_every_lesson_is_charted_with_its_marks_and_heartbeat() -> None:
     tl.record(Trip("AI Chat", "chat", "lane 3", 0, 0, 1.5, "error"))
     tl.record(Trip("Maps", "maps", "lane 4", 0, 0, 1.5, "cancelled"))
     tl.record(Trip("Speech", "speech", "lane 5", 0, 0, 2.0, "timeout"))
+    tl.record(Trip("Courier", "courier", "lane 6", 0, 0, 2.0, "destroyed"))
     beats = [0.0, 3.0, 3.25]
     lesson = Lesson("Hand-made", tl, "summary", [(1.5, "gather raised")], beats)
     fig = lesson.chart(horizon=8.0)
@@ -209,7 +217,12 @@ def test_every_lesson_is_charted_with_its_marks_and_heartbeat() -> None:
     texts = [t.get_text() for t in ax.texts]
     assert " gather raised" in texts
     assert "no heartbeat for 3.0 s" in texts
-    assert {"lane 3 ✗ crashed", "lane 4 cancelled", "lane 5 ◷ timed out"} <= set(texts)
+    assert {
+        "lane 3 ✗ crashed",
+        "lane 4 cancelled",
+        "lane 5 ◷ timed out",
+        "lane 6 destroyed by gc",
+    } <= set(texts)
     assert [label.get_text() for label in ax.get_yticklabels()][-1] == "loop heartbeat"
     assert ax.get_xlim()[1] == pytest.approx(8.0 * 1.12 + 0.5)
     # Renders with every glyph present (a missing one would warn, and warnings fail).

@@ -205,6 +205,14 @@ def test_the_road_sign_widget_turns_red_and_prints_its_verdict(
     assert "No roadblocks" in asyncio.run(calm()).widget.value
 
 
+def test_readers_without_a_kernel_see_the_sign_as_a_line_of_text() -> None:
+    from citylib.widgets.roadblock import PLAIN_SIGN, RoadblockSign
+
+    bundle = RoadblockSign()._repr_mimebundle_()
+    assert bundle["text/plain"] == PLAIN_SIGN and "HTML(" not in PLAIN_SIGN
+    assert "model_id" in bundle["application/vnd.jupyter.widget-view+json"]
+
+
 @pytest.mark.notebook
 @pytest.mark.timeout(120)
 def test_in_a_jupyter_cell_it_names_the_cell_and_line() -> None:

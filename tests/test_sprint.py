@@ -7,6 +7,7 @@ Every figure is in city seconds on the scaled clock, so no test reads wall time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -258,6 +259,26 @@ def test_check_says_not_attempted_yet(capsys: pytest.CaptureFixture[str]) -> Non
     assert "⏳ Not attempted yet" in out and "NotImplementedError" in out
 
 
+def test_an_unwritten_answer_gets_a_hint_not_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async def drive(fn: Fetch) -> dict[str, Any] | None:
+        result = None
+        with sprint.hint_if_unwritten(fn):
+            result = await fn()
+        return result
+
+    assert asyncio.run(drive(untouched_fetch)) is None
+    out = capsys.readouterr().out
+    assert "⏳ Not attempted yet: untouched_fetch still raises NotImplementedError" in out
+    assert "replace `raise NotImplementedError()`" in out
+    # A written answer runs untouched, and any other error still shows in full.
+    assert asyncio.run(drive(gather_fetch))["total_latency"] > 0  # type: ignore[index]
+    assert capsys.readouterr().out == ""
+    with pytest.raises(KeyError):
+        asyncio.run(drive(functools.partial(crashing_fetch, {})))
+
+
 def test_check_wants_the_function_not_a_call(capsys: pytest.CaptureFixture[str]) -> None:
     asyncio.run(sprint.check(gather_fetch()))  # type: ignore[arg-type]
     assert "without parentheses" in capsys.readouterr().out
@@ -347,6 +368,10 @@ def test_the_learner_notebook_is_the_solution_with_solutions_cleared() -> None:
     text = json.dumps(learner)
     assert "### BEGIN SOLUTION" not in text and "teacher-only" not in text
     assert "raise NotImplementedError()" in text
+    # The unwritten stubs show hints, not tracebacks: no cell expects an error.
+    for cell in learner["cells"]:
+        assert "raises-exception" not in cell.get("metadata", {}).get("tags", [])
+        assert all(o.get("output_type") != "error" for o in cell.get("outputs", []))
 
 
 @pytest.mark.parametrize("path", [SOLUTION, LEARNER], ids=["solution", "learner"])
