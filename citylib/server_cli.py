@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import signal
 import threading
@@ -94,6 +95,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.seconds is not None and not args.seconds > 0:
         raise ValueError(f"--seconds must be positive, not {args.seconds!r}")
     city = ManagedServer(bare_app if args.app == "bare" else None, port=args.port)
+    _tune_gc_for_serving()
     with _speed(args):
         closing = threading.Event()
         try:
@@ -108,6 +110,18 @@ def run_serve(args: argparse.Namespace) -> int:
                 closing.wait(args.seconds)
     print("🌙 AI City is closed.", flush=True)
     return 0
+
+
+def _tune_gc_for_serving() -> None:
+    """Make full garbage collections rare in a process that only serves.
+
+    In a 10,000-user surge, profiling found a quarter of the server's time in full
+    collections that scan every live request. Freezing what start-up created and
+    raising the first threshold keeps collections for real garbage. Only the
+    ``serve`` command does this: its process does nothing else.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 100, 100)
 
 
 @contextlib.contextmanager

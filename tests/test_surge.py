@@ -304,3 +304,21 @@ def test_public_names_are_pinned_and_documented() -> None:
         value = getattr(surge, name)
         if callable(value):
             assert value.__doc__, f"citylib.surge.{name} has no docstring"
+
+
+def test_gc_paused_restores_the_collector() -> None:
+    import gc
+
+    from citylib.surge import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
