@@ -34,9 +34,12 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in
+# the main thread while it is started, and every later test calling asyncio.run()
+# would fail with "cannot be called from a running event loop".
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Browser]:
-    """One headless chromium for the session, driven by Playwright."""
+    """One headless chromium for the browser tests, driven by Playwright."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -52,9 +55,9 @@ def browser(chromium_path: str) -> Iterator[Browser]:
         playwright.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(artifacts_dir: Path, chromium_path: str) -> Iterator[Lab]:
-    """One JupyterLab for the session (started only when a browser is there to drive it)."""
+    """One JupyterLab for the browser tests (started only when a browser is there to drive it)."""
     # A folder of our own, not pytest's numbered tmp dirs: another pytest run on the
     # same machine may prune those while this lab still serves from one.
     with (
