@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import logging
 import threading
 import time
@@ -29,6 +30,7 @@ from citylib.timeline import DRIVING, Timeline, Trip
 from citylib.widgets._live import LiveWidget
 from citylib.widgets.chatbot import ChatbotToggle, rush_chart, serve_chat
 from citylib.widgets.heartbeat import (
+    BEAT,
     AwaitToggle,
     Pulse,
     heart_html,
@@ -320,9 +322,86 @@ def test_a_fast_clock_does_not_turn_a_busy_computer_into_a_freeze() -> None:
 
 def test_heart_strip_flatlines_where_beats_are_missing() -> None:
     beats = [0.0, 0.25, 0.5, 2.0, 2.25]
-    html = heart_html(beats)
+    html = heart_html(beats, speed=1)
     assert html.count("♥") == len(beats)
-    assert html.count("─") == 5  # the slots at 0.75 … 1.75 stayed empty
+    assert html.count("─") == 5  # the beats due at 0.75 … 1.75 never came
+
+
+def test_heart_strip_draws_no_flatline_for_a_late_beat() -> None:
+    # A beat a little late (a busy computer, a slow frame) is no freeze: the chart
+    # and the summary say "never skipped a beat", and the strip must agree.
+    drifted = [0.0, 0.3, 0.6, 0.93, 1.2, 1.48, 1.78, 2.06, 2.35, 2.64, 2.93]
+    pulse = Pulse("", Timeline(), drifted, speed=1)
+    assert pulse.longest_freeze == 0 and "never skipped a beat" in pulse.summary()
+    html = heart_html(drifted, speed=1)
+    assert html.count("♥") == len(drifted) and "─" not in html
+    # A fast clock turns a real-world hiccup into a long city gap; the strip agrees
+    # with the chart there too.
+    hiccup = [0.0, 0.25, 0.5, 1.5, 1.75]
+    assert Pulse("", Timeline(), hiccup, speed=20).longest_freeze == 0
+    assert "─" not in heart_html(hiccup, speed=20)
+    assert heart_html(hiccup, speed=1).count("─") == 3
+
+
+@pytest.mark.usefixtures("slow_clock")
+def test_heart_keeps_to_its_beat_when_each_beat_runs_late() -> None:
+    # Every beat costs a fifth of a beat (drawing the live heart, say). A heart that
+    # waited a whole beat after each one would drift a fifth of a beat per beat and
+    # leave empty slots; on fixed deadlines every beat lands on its own slot.
+    cost = clock.to_real(BEAT / 5)
+
+    def slow_frame(_: list[float]) -> None:
+        time.sleep(cost)
+
+    async def nap() -> None:
+        await clock.sleep(1)
+
+    async def body() -> None:
+        pulse = await with_heartbeat(nap(), lead=1.0, on_beat=slow_frame)
+        slots = [round(b / BEAT) for b in pulse.beats]
+        assert slots == list(range(len(slots)))  # one beat per slot, none skipped
+        assert all(abs(b - k * BEAT) < BEAT / 2 for k, b in enumerate(pulse.beats))
+        assert len(pulse.beats) >= 12  # about 3 city seconds of beats
+        assert pulse.longest_freeze == 0 and "─" not in heart_html(pulse.beats)
+
+    run(body)
+
+
+@pytest.mark.usefixtures("slow_clock")
+def test_heart_skips_the_beats_a_freeze_missed_instead_of_racing_to_catch_up() -> None:
+    async def rude() -> None:
+        time.sleep(clock.to_real(2))  # noqa: ASYNC251 - blocking on purpose: the test's subject
+
+    async def body() -> None:
+        pulse = await with_heartbeat(rude(), lead=1.0)
+        after = [b for b in pulse.beats if b > 2.5]
+        assert after, "the heart beat again after the freeze"
+        # No burst of make-up beats: the beats after the freeze are a beat apart.
+        assert all(b - a > BEAT / 2 for a, b in itertools.pairwise(after))
+        assert pulse.longest_freeze >= 1.7
+        strip = heart_html(pulse.beats)
+        assert strip.count("♥") == len(pulse.beats) and strip.count("─") >= 6
+
+    run(body)
+
+
+def test_pulse_chart_tells_awaiting_from_blocking() -> None:
+    from citylib.widgets.heartbeat import AWAITING, BLOCKING, blocked_parts
+
+    beats = [0.0, 0.25, 0.5, 0.75, 1.0, 4.0, 4.25]
+    polite = Trip("polite", "task", "event loop", 0.0, 0.1, 0.9)
+    rude = Trip("rude", "task", "event loop", 1.0, 1.0, 2.0)
+    gaps = Pulse("", Timeline(), beats, speed=1).gaps
+    assert blocked_parts(polite, gaps) == []
+    assert blocked_parts(rude, gaps) == [(1.0, 1.0)]
+    legend = [
+        t.get_text()
+        for t in Pulse("", Timeline(trips=[rude]), beats, speed=1).chart().legends[0].texts
+    ]
+    assert BLOCKING[0] in legend and AWAITING[0] not in legend
+    calm = Pulse("", Timeline(trips=[polite]), beats[:5], speed=1).chart()
+    legend = [t.get_text() for t in calm.legends[0].texts]
+    assert AWAITING[0] in legend and BLOCKING[0] not in legend
 
 
 # -- the Concurrency Race (03) ---------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import math
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ __all__ = [
     "BEAT",
     "AwaitToggle",
     "Pulse",
+    "freezes",
     "heart_html",
     "weather_check",
     "with_heartbeat",
@@ -49,8 +51,29 @@ FROZEN_AFTER = 2.0
 #: city second), so a gap must also be longer than this to count as a freeze.
 HICCUP = 0.1
 
+#: How the chart tells a task's time apart: suspended at ``await`` (the loop is free
+#: for others) or running while the heart froze (it held the whole loop).
+AWAITING = ("awaiting (suspended; the loop is free)", "#0072B2")
+BLOCKING = ("running (the loop is blocked)", "#D55E00")
+WAITING = ("waiting for the loop", "#D9D9D9")
+
 #: The toggle's two positions: (label, mode).
 POSITIONS = (("⏳ await (polite)", "await"), ("🧱 time.sleep() (blocking)", "blocking"))
+
+
+def freezes(
+    beats: Sequence[float], beat: float = BEAT, speed: float | None = None
+) -> list[tuple[float, float]]:
+    """``(start, length)`` of each silence between two beats long enough to be a freeze.
+
+    A gap counts when it is longer than :data:`FROZEN_AFTER` beats and than a busy
+    computer's :data:`HICCUP` (measured in city seconds at ``speed``, default the
+    clock's). The chart, the summary and the live strip all ask this one function,
+    so they never disagree about whether the heart froze.
+    """
+    city_hiccup = HICCUP * (clock.speed() if speed is None else speed)
+    longest_beat = max(FROZEN_AFTER * beat, city_hiccup)
+    return [(a, b - a) for a, b in itertools.pairwise(beats) if b - a > longest_beat]
 
 
 @dataclass
@@ -74,12 +97,7 @@ class Pulse:
     @property
     def gaps(self) -> list[tuple[float, float]]:
         """``(start, length)`` of each stretch the heart skipped beats (the loop was blocked)."""
-        longest_beat = max(FROZEN_AFTER * self.beat, HICCUP * self.speed)
-        return [
-            (a, b - a)
-            for a, b in zip(self.beats, self.beats[1:], strict=False)
-            if b - a > longest_beat
-        ]
+        return freezes(self.beats, self.beat, self.speed)
 
     @property
     def longest_freeze(self) -> float:
@@ -110,10 +128,29 @@ class Pulse:
         return pulse_chart(self)
 
 
+def blocked_parts(trip: Trip, gaps: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """``(start, length)`` of the parts of a task's drive during which the heart froze.
+
+    While the heart beats on, a task that is not finished is suspended at an
+    ``await``: the loop is free. While it is frozen, the task that holds the loop is
+    running (``time.sleep()``, a long calculation) and nobody else moves.
+    """
+    parts = []
+    for start, length in gaps:
+        a, b = max(trip.start, start), min(trip.end, start + length)
+        if b > a:
+            parts.append((a, b - a))
+    return parts
+
+
 def pulse_chart(
     pulse: Pulse, *, names: Sequence[str] | None = None, title: str | None = None
 ) -> Figure:
     """Draw a :class:`Pulse`: beats as ticks, each task as a bar, freezes in red.
+
+    A task's bar is blue while it awaits (suspended, the loop free: the heart beats
+    on) and vermillion where it ran while the heart was frozen (it held the loop);
+    grey stripes are time it waited for the loop to get to it.
 
     Args:
         pulse: The run.
@@ -124,15 +161,14 @@ def pulse_chart(
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    from citylib.charts import PALETTE
-
     trips = sorted(pulse.timeline.trips, key=lambda t: (t.queued, t.request))
     rows = ["heartbeat", *(names if names is not None else (t.request for t in trips))]
     index = {name: y for y, name in enumerate(rows)}
     fig = Figure(figsize=(8, 1.3 + 0.42 * len(rows)), dpi=100, layout="constrained")
     ax = fig.add_subplot()
     ax.vlines(pulse.beats, -0.3, 0.3, color="#C0392B", linewidth=2)
-    for start, length in pulse.gaps:
+    gaps = pulse.gaps
+    for start, length in gaps:
         ax.barh(0, length, left=start, height=0.7, color="#C0392B", alpha=0.18)
         ax.text(
             start + length / 2,
@@ -143,20 +179,29 @@ def pulse_chart(
             fontsize=8,
             color="#8B1A1A",
         )
+    shown: set[tuple[str, str]] = set()
     for t in trips:
         y = index[t.request]
         if t.wait > 0:
+            if t.wait > 0.02:  # a task's first step a few milliseconds late is no queue
+                shown.add(WAITING)
             ax.barh(
                 y,
                 t.wait,
                 left=t.queued,
                 height=0.6,
-                color="#D9D9D9",
+                color=WAITING[1],
                 hatch="///",
                 edgecolor="#9A9A9A",
                 linewidth=0,
             )
-        ax.barh(y, t.drive, left=t.start, height=0.6, color=PALETTE["chat"])
+        blocked = blocked_parts(t, gaps)
+        if sum(length for _, length in blocked) < t.drive - 0.02:
+            shown.add(AWAITING)
+        ax.barh(y, t.drive, left=t.start, height=0.6, color=AWAITING[1])
+        for start, length in blocked:
+            shown.add(BLOCKING)
+            ax.barh(y, length, left=start, height=0.6, color=BLOCKING[1])
     end = max([*pulse.beats, *(t.end for t in trips), 1.0])
     ax.set_xlim(0, end * 1.05)
     ax.set_yticks(range(len(rows)), rows)
@@ -174,14 +219,16 @@ def pulse_chart(
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
+    # Only what the chart shows, so a polite run never claims a blocked loop.
+    parts = [p for p in (WAITING, AWAITING, BLOCKING) if p in shown] or [AWAITING, BLOCKING]
+    handles = [Patch(color="#C0392B", label="heartbeat")]
+    for label, colour in parts:
+        hatch = "///" if (label, colour) == WAITING else None
+        handles.append(Patch(facecolor=colour, hatch=hatch, edgecolor="#9A9A9A", label=label))
     fig.legend(
-        handles=[
-            Patch(color="#C0392B", label="heartbeat"),
-            Patch(color="#D9D9D9", hatch="///", label="waiting for the loop"),
-            Patch(color=PALETTE["chat"], label="running"),
-        ],
+        handles=handles,
         loc="outside lower center",
-        ncols=3,
+        ncols=len(handles),
         fontsize=8,
         frameon=False,
     )
@@ -223,11 +270,18 @@ async def with_heartbeat(
     beats: list[float] = []
 
     async def heart() -> None:
+        # Beats keep to fixed deadlines, first + k * beat: waiting a whole beat after
+        # each one would add every late wake-up to all later beats, and the strip
+        # would show drift as missed beats. After a freeze the missed deadlines are
+        # skipped, not made up in a burst.
+        first = tl.elapsed()
+        k = 0
         while True:
             beats.append(tl.elapsed())
             if on_beat is not None:
                 on_beat(beats)
-            await clock.sleep(beat)
+            k = max(k + 1, math.floor((tl.elapsed() - first) / beat) + 1)
+            await clock.sleep(first + k * beat - tl.elapsed())
 
     async def timed(name: str, task: Coroutine[Any, Any, Any], queued: float) -> Any:
         # Recorded here, not by services.call: a learner's coroutine records nothing.
@@ -310,24 +364,33 @@ async def weather_check(
     )
 
 
-def heart_html(beats: Sequence[float], now: float | None = None, beat: float = BEAT) -> str:
+#: Characters the live strip shows: the last dozen city seconds or so.
+STRIP = 48
+
+
+def heart_html(beats: Sequence[float], beat: float = BEAT, speed: float | None = None) -> str:
     """The live heart: a big heart that swells on every beat, over an ECG-like strip.
 
-    Each character of the strip is one beat's slot: ``♥`` when the heart beat in
-    it, ``─`` (a flat line, in red) when it did not because the loop was blocked.
+    The strip shows ``♥`` for every beat and, inside each freeze (a gap that
+    :func:`freezes` counts, as the chart and the summary do), a red ``─`` (a flat
+    line) for every beat that never came. A beat that is merely a little late
+    leaves no dash.
+
+    Args:
+        beats: City seconds at which the heart beat.
+        beat: City seconds between beats when the loop is free.
+        speed: The city clock's speed during the run (default: the clock's now).
     """
     count = len(beats)
     heart, size = ("💓", 46) if count % 2 else ("❤️", 36)
-    end = beats[-1] if now is None and beats else (now or 0.0)
-    slots = math.floor(end / beat) + 1 if beats else 0
-    filled = {int(b / beat + 0.5) for b in beats}
-    cells = []
-    for i in range(max(0, slots - 48), slots):  # the last 12 city seconds
-        if i in filled:
-            cells.append("♥")
-        else:
-            cells.append('<span style="color:#C0392B">─</span>')
-    strip = "".join(cells)
+    frozen = {start: length for start, length in freezes(beats, beat, speed)}
+    cells: list[str] = []
+    for b in beats:
+        cells.append("♥")
+        if b in frozen:
+            missed = max(1, round(frozen[b] / beat) - 1)
+            cells.extend(['<span style="color:#C0392B">─</span>'] * missed)
+    strip = "".join(cells[-STRIP:])
     return (
         '<div style="display:flex; align-items:center; gap:14px; min-height:64px">'
         f'<span style="font-size:{size}px; width:60px; text-align:center">{heart}</span>'
