@@ -70,6 +70,7 @@ class RaceWidget(LiveWidget):
             style={"description_width": "initial"},
         )
         self.go = widgets.Button(description="🏁 Start the race!", button_style="success")
+        self.go.add_class("citylib-run")  # the browser tests find the start button by it
         self.picture = picture()
         super().__init__([widgets.HBox([self.go, self.lanes]), self.picture])
         self.results: list[RaceResult] = []

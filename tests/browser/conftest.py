@@ -1,7 +1,8 @@
-"""One JupyterLab server and one headless Chromium for the whole browser session."""
+"""One JupyterLab server and one headless Chromium for the browser tests."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -9,7 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from labserver import CHROMIUM_ARGS, Lab, browser_unavailable, find_chromium, running_lab
+from labserver import (
+    CHROMIUM_ARGS,
+    Lab,
+    browser_unavailable,
+    find_chromium,
+    notebooks_source,
+    running_lab,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -65,3 +73,43 @@ def lab(artifacts_dir: Path, chromium_path: str) -> Iterator[Lab]:
         running_lab(Path(home), artifacts_dir / "jupyterlab.log") as server,
     ):
         yield server
+
+
+#: The interaction tests, and the widget calls in a notebook's code that make each apply.
+FEATURE_TESTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "test_toggles_change_chart_and_status": (
+        "toggle",
+        ("HighwayToggle(", "AwaitToggle(", "ChatbotToggle("),
+    ),
+    "test_run_buttons_redraw": ("button", ("RaceWidget(",)),
+    "test_glossary_tips_show_on_hover": ("keyword", ("glossary(",)),
+    "test_surge_on_async_route": ("surge", ("SurgeGame(",)),
+}
+
+
+def _builds(relpath: str, calls: tuple[str, ...]) -> bool:
+    nb = json.loads((notebooks_source() / relpath).read_text(encoding="utf-8"))
+    code = "\n".join("".join(cell["source"]) for cell in nb["cells"] if cell["cell_type"] == "code")
+    return any(call in code for call in calls)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect an interaction test where the notebook builds no such widget.
+
+    Deselected, not skipped: it does not apply there. A notebook that must offer the
+    feature (``REQUIRED``) always keeps its test, which then fails if the widget is gone.
+    """
+    keep, drop = [], []
+    for item in items:
+        feature = FEATURE_TESTS.get(getattr(item, "originalname", ""))
+        callspec = getattr(item, "callspec", None)
+        relpath = callspec.params.get("run") if callspec is not None else None
+        if feature is None or not isinstance(relpath, str):
+            keep.append(item)
+            continue
+        name, calls = feature
+        required = item.module.requires(relpath, name)  # type: ignore[union-attr]
+        (keep if required or _builds(relpath, calls) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -43,6 +43,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(RUN_TIMEOUT + 180)]
 REQUIRED: dict[str, set[str]] = {
     "01": {"toggle"},
     "02": {"toggle"},
+    "03": {"toggle", "button"},
     "04": {"keyword", "surge"},
 }
 
@@ -402,6 +403,8 @@ def test_run_buttons_redraw(run: NotebookRun) -> None:
     ]
     run.summary["run_buttons"] = []
     if not buttons:
+        if requires(run.relpath, "button"):
+            pytest.fail("this notebook must offer a button-started widget; none was rendered")
         pytest.skip("no button-started widget in this notebook")
     redraws = Redraws(run, nb, "button")
     for number, button in enumerate(buttons, start=1):
