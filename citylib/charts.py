@@ -289,7 +289,7 @@ def text_chart(result: RaceResult, width: int = 60, horizon: float | None = None
 
 
 class LaneChart:
-    """A lane chart that redraws live while a race runs.
+    """A lane chart that redraws live while a race runs: a one-panel :class:`LaneBoard`.
 
     The axes, labels and legend are drawn once and cached; each :meth:`update` moves
     only the bars and blits them onto the cached background, which keeps a frame well
@@ -302,95 +302,27 @@ class LaneChart:
     """
 
     def __init__(self, requests: Sequence[Request], horizon: float, title: str = "") -> None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
         self.requests = list(requests)
-        self.fig = _new_figure(8, 1.2 + 0.42 * len(self.requests))
-        self.canvas = FigureCanvasAgg(self.fig)
-        self.ax = ax = self.fig.add_subplot()
-        _draw_lanes(ax, [], self.requests, title, horizon, None)
-        _legend(self.fig, (r.service.name for r in self.requests))
-        self._rows = {r.name: i for i, r in enumerate(self.requests)}
-        self._wait = [
-            ax.barh(
-                i,
-                0,
-                height=0.6,
-                color=_WAIT,
-                hatch="///",
-                edgecolor="#9A9A9A",
-                linewidth=0,
-                animated=True,
-            )[0]
-            for i in range(len(self.requests))
-        ]
-        self._drive = [
-            ax.barh(
-                i, 0, height=0.6, color=r.service.name and colour(r.service.name), animated=True
-            )[0]
-            for i, r in enumerate(self.requests)
-        ]
-        self._labels = [
-            ax.text(0, i, "", va="center", fontsize=8, color="#333333", animated=True)
-            for i in range(len(self.requests))
-        ]
-        self._clock = ax.axvline(0, color="#444444", linewidth=0.8, alpha=0.6, animated=True)
-        self._marker = ax.axvline(
-            0, color="black", linestyle="--", linewidth=1, animated=True, visible=False
-        )
-        self.canvas.draw()
-        self._background = self.canvas.copy_from_bbox(self.fig.bbox)
+        self._board = LaneBoard([(title, self.requests)], horizon, width=8)
+        self.fig = self._board.fig
+        self.canvas = self._board.canvas
+        self.ax = self._board.panels[0].ax
 
     @property
     def artists(self) -> list[Any]:
         """Everything that moves."""
-        return [*self._wait, *self._drive, *self._labels, self._clock, self._marker]
+        return self._board.panels[0].artists
 
     def update(self, trips: Sequence[Trip], now: float, finished: bool = False) -> None:
         """Move the bars to show ``trips`` at city time ``now``.
 
         Requests with no trip yet are drawn waiting in line since time 0.
         """
-        by_request = {t.request: t for t in trips}
-        for i, r in enumerate(self.requests):
-            t = by_request.get(r.name)
-            wait, drive, label = self._wait[i], self._drive[i], self._labels[i]
-            if t is None:
-                wait.set_x(0)
-                wait.set_width(0 if finished else now)
-                drive.set_width(0)
-                label.set_text("")
-                continue
-            wait.set_x(t.queued)
-            wait.set_width(t.wait)
-            drive.set_x(t.start)
-            drive.set_width(max(t.drive, 0.0))
-            style = _STATUS_STYLE.get(t.status, {})
-            drive.set_alpha(style.get("alpha", 1.0))
-            drive.set_hatch(style.get("hatch"))
-            label.set_position((t.end + 0.1, i))
-            label.set_text(f"{t.lane}{_STATUS_MARK.get(t.status, '')}")
-        self._clock.set_xdata([now, now])
-        self._clock.set_visible(not finished)
-        if finished:
-            end = max([t.end for t in trips] + [0.0])
-            self._marker.set_xdata([end, end])
-        self._marker.set_visible(finished)
+        self._board.update(0, trips, now, finished)
 
     def render(self) -> bytes:
         """The current frame as PNG bytes (blitted, not re-plotted)."""
-        from PIL import Image as PILImage
-
-        self.canvas.restore_region(self._background)
-        for artist in self.artists:
-            if artist.get_visible():
-                self.ax.draw_artist(artist)
-        width, height = self.canvas.get_width_height()
-        buf = self.canvas.buffer_rgba()
-        image = PILImage.frombuffer("RGBA", (width, height), bytes(buf), "raw", "RGBA", 0, 1)
-        out = io.BytesIO()
-        image.save(out, format="png", compress_level=1)  # speed over size: it is one frame
-        return out.getvalue()
+        return self._board.render()
 
     def frame(self, trips: Sequence[Trip], now: float, finished: bool = False) -> bytes:
         """:meth:`update` then :meth:`render`."""
@@ -409,15 +341,23 @@ class LaneBoard:
     Args:
         panels: One ``(title, requests)`` pair per panel, left to right.
         horizon: City seconds the x axis spans (say, the slowest race's makespan).
+        width: Figure width in inches (default: 4.2 a panel, plus room for labels).
     """
 
-    def __init__(self, panels: Sequence[tuple[str, Sequence[Request]]], horizon: float) -> None:
+    def __init__(
+        self,
+        panels: Sequence[tuple[str, Sequence[Request]]],
+        horizon: float,
+        *,
+        width: float | None = None,
+    ) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
         if not panels:
             raise ValueError("a LaneBoard needs at least one panel")
         rows = max(len(requests) for _, requests in panels)
-        self.fig = _new_figure(4.2 * len(panels) + 1.2, 1.5 + 0.42 * rows)
+        width = 4.2 * len(panels) + 1.2 if width is None else width
+        self.fig = _new_figure(width, 1.5 + 0.42 * rows)
         self.canvas = FigureCanvasAgg(self.fig)
         axes = self.fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
         self.panels = [
