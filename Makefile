@@ -22,9 +22,12 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+# JupyterLab refuses to run as root (containers, CI boxes) unless told it is meant.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 ## lab: set up and open the course in JupyterLab
 lab: install
-	$(BIN)/jupyter lab --ServerApp.root_dir=. notebooks/ --port=$(PORT)
+	$(BIN)/jupyter lab --ServerApp.root_dir=. notebooks/ --port=$(PORT) $(ALLOW_ROOT)
 
 ## lint: ruff (with the ASYNC rules) and mypy --strict on citylib
 lint: install-test
