@@ -29,10 +29,11 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: install
 	$(BIN)/jupyter lab --ServerApp.root_dir=. notebooks/ --port=$(PORT) $(ALLOW_ROOT)
 
-## lint: ruff (with the ASYNC rules) and mypy --strict on citylib
+## lint: ruff (with the ASYNC rules), mypy --strict on citylib, and the import contracts
 lint: install-test
-	$(BIN)/ruff check citylib tests benchmarks
+	$(BIN)/ruff check citylib tests benchmarks examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## test: lint, then every test: unit, server, grader, notebooks (nbval), browser
 test: lint
@@ -46,7 +47,7 @@ bench: install-test
 ## re-run both so their committed outputs come from a clean run
 SPRINT := 05_parallel_fetch_sprint.ipynb
 student: install
-	$(BIN)/python -m citylib.sprint student notebooks/solutions/$(SPRINT) notebooks/$(SPRINT)
+	$(BIN)/citylib student notebooks/solutions/$(SPRINT) notebooks/$(SPRINT)
 	CITYLIB_SPEED=10 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		notebooks/solutions/$(SPRINT) notebooks/$(SPRINT)
 

@@ -2,7 +2,7 @@
 
 The state drawn is the one-lane race (six requests one after another, 18 city
 seconds) at successive moments: finished trips, the one driving, the rest waiting
-in line. citylib's figure is :meth:`citylib.charts.LaneChart.frame` (move the bars,
+in line. citylib's figure is :meth:`citylib._views.charts.LaneChart.frame` (move the bars,
 blit them onto the cached background, encode a PNG); the baseline draws the same
 state from scratch, ``charts.to_png(charts.gantt(...))``, as a naive animation
 would every frame. Both produce PNG bytes a notebook can show.
@@ -16,8 +16,8 @@ from typing import Any
 
 from benchmarks._core import Figure, Sample, interleave
 from citylib import charts
-from citylib.race import RaceResult, city_requests
-from citylib.timeline import DRIVING, Timeline, Trip
+from citylib._core.race import RaceResult, city_requests
+from citylib._core.timeline import DRIVING, Timeline, Trip
 
 KEY = "chart"
 GOAL_MS = 50.0

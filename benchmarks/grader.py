@@ -27,7 +27,7 @@ import time
 
 async def parallel_fetch(sources=None):
     if sources is None:
-        from citylib.sprint import default_sources
+        from citylib._lessons.sprint import default_sources
         sources = default_sources()
     start = time.perf_counter()
     names = list(sources)
@@ -37,7 +37,7 @@ async def parallel_fetch(sources=None):
 
 
 def _minimal_submission(folder: Path) -> Path:
-    from citylib.sprint import SPRINT_TAG
+    from citylib._lessons.sprint import SPRINT_TAG
 
     cell: dict[str, Any] = {
         "cell_type": "code",

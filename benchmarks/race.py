@@ -3,7 +3,7 @@
 Six requests (18 city seconds of work, the slowest 8) go down the Async Highway at
 once; nothing can finish sooner than the slowest of them. Each round first times
 that slowest lane alone, a bare ``asyncio.sleep`` of 8 seconds (the baseline), then
-the whole race, wall clock around ``await race("async")``, so task creation,
+the whole race, wall clock around ``await run_race("async")``, so task creation,
 recording and the timers' slack all count.
 
 It runs at real time (``CITYLIB_SPEED=1``): the overhead being judged is absolute
@@ -18,7 +18,8 @@ import asyncio
 import time
 
 from benchmarks._core import Figure, Sample
-from citylib import clock, race, services
+from citylib import clock, services
+from citylib._core import race
 
 KEY = "race"
 GOAL = 1.02  # makespan ≤ the slowest lane + 2 %
@@ -41,7 +42,7 @@ async def _measure(speed: float, rounds: int) -> Figure:
         await clock.sleep(longest)
         lane.append((time.perf_counter() - start) * speed)
         start = time.perf_counter()
-        result = await race.race("async")
+        result = await race.run_race("async")
         whole.append((time.perf_counter() - start) * speed)
         makespans.append(result.makespan)
     citylib, baseline = Sample(whole, "s"), Sample(lane, "s")

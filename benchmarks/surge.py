@@ -1,7 +1,7 @@
 """Surges of 1,000 and 10,000 users on AI City's server, against their baselines.
 
 Every user asks ``/weather`` with an upstream latency of 1 s, all at once
-(:func:`citylib.surge.measure_surge`: aiohttp, one connection per user, no client
+(:func:`citylib._lessons.surge.measure_surge`: aiohttp, one connection per user, no client
 cap). The server runs in a child process of its own, started fresh for each
 surge, so on two cores the load generator and the server each get one, and
 neither figure depends on what ran before it.
@@ -26,7 +26,7 @@ GOAL_10000_S = 9.0
 def run(quick: bool = False) -> list[Figure]:
     """Measure the figures (``quick``: 100 and 1,000 users, clock 4× faster, one round)."""
     from citylib import clock
-    from citylib.surge import measure_surge
+    from citylib._lessons.surge import measure_surge
 
     small, large = (100, 1_000) if quick else (1_000, 10_000)
     speed, rounds = (4.0, 1) if quick else (1.0, 3)

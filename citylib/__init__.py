@@ -1,8 +1,39 @@
 """citylib: the helper library of the Async Highways course.
 
-Notebooks import, citylib defines. The light core (city clock, services, timeline,
-race, ``run``) loads at once; modules that pull in heavy libraries (matplotlib,
-ipywidgets, FastAPI, aiohttp) load on first use, so ``import citylib`` stays quick.
+Notebooks import, citylib defines. Layout (imports point one way, down this list;
+``make lint`` checks it with import-linter):
+
+* ``citylib._core``: time, services, trips, races and the one loop watcher. Only the
+  standard library.
+* ``citylib._lessons``: each notebook's measurements (heartbeat, chatbot rush, surge
+  and server, crash lessons, the Sprint's contract, judge and self-check). They
+  return plain dataclasses with a one-line ``summary()``; no drawing.
+* ``citylib._views``: one chart style, one live board, the widgets that connect a
+  lesson to a view, the glossary.
+* Entry points: ``citylib`` (learners), ``citylib.widgets`` (the notebooks' widgets),
+  ``citylib.grading`` (teachers), ``citylib.testing`` (tests), and the ``citylib``
+  command. Everything with a leading underscore is private.
+
+The code's own words, one meaning each:
+
+* **city second**: what every chart and summary reads; ``CITYLIB_SPEED`` of them
+  pass in one real second (:mod:`clock`).
+* **service**: one of AI City's slow mock backends (🎨 image, 💬 chat, ...), called
+  politely (``call``) or with its blocking twin (``call_blocking``).
+* **request**: one car entering the city: a name and the service it needs.
+* **trip**: one request's journey on a **timeline**: queued, start, end, status.
+* **lane**: what serves a trip: the one lane, a worker thread, or the request's own
+  lane on the Async Highway. A race's lanes are rows in its chart.
+* **race**: the same requests through one routing **mode** (``sync``, ``threads``,
+  ``async``); ``run_race`` runs one, ``race_modes`` several, ``race_blocking`` one
+  from a script.
+* **makespan**: city seconds from the first arrival to the last finish.
+* **stall**: a stretch of real time the event loop was held (could not run anything),
+  at least the threshold long, found by the one loop watcher and named by the line
+  that held it. Notebooks show a stall as a 🚧 roadblock.
+* **drive**: one run of a learner's function by the Sprint's judge, over fresh
+  sources (a trip's length in city seconds is its ``duration``).
+* **lesson**: a measured run of one idea from a notebook, returned as plain data.
 """
 
 from __future__ import annotations
@@ -10,36 +41,44 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from citylib import clock, race, services, timeline
-from citylib.race import (
+from citylib._core import clock, services, timeline
+from citylib._core.race import (
     MODES,
     RaceResult,
     Request,
     city_requests,
-    compare,
     predict_makespan,
     race_blocking,
+    race_modes,
+    run_race,
 )
-from citylib.race import race as run_race
-from citylib.runner import run
-from citylib.services import SERVICES, Service, ServiceError, call, call_blocking, conditions
-from citylib.timeline import Timeline, Trip, recording
+from citylib._core.runner import run
+from citylib._core.services import (
+    SERVICES,
+    Service,
+    ServiceError,
+    ask_weather_service,
+    call,
+    call_blocking,
+    conditions,
+    fetch_weather,
+    generate_image,
+    get_ai_reply,
+)
+from citylib._core.timeline import Timeline, Trip, recording
 
 __version__ = "0.1.0"
 
-#: Submodules loaded on first attribute access (each imports a heavy library).
-_LAZY_MODULES = (
-    "charts",
-    "widgets",
-    "server",
-    "surge",
-    "sprint",
-    "grading",
-    "cli",
-    "crashes",
-    "roadblock",
-    "trace",
-)
+#: Learner namespaces loaded on first use (each imports a heavy library or a lesson).
+_LAZY_MODULES = {
+    "charts": "citylib._views.charts",
+    "crashes": "citylib._lessons.crashes",
+    "roadblock": "citylib._core.watch",
+    "server": "citylib._lessons.server",
+    "sprint": "citylib._views.sprint",
+    "surge": "citylib._lessons.surge",
+    "trace": "citylib._core.trace",
+}
 
 __all__ = [
     "MODES",
@@ -51,19 +90,20 @@ __all__ = [
     "Timeline",
     "Trip",
     "__version__",
+    "ask_weather_service",
     "call",
     "call_blocking",
     "charts",
     "city_requests",
-    "cli",
     "clock",
-    "compare",
     "conditions",
     "crashes",
-    "grading",
+    "fetch_weather",
+    "generate_image",
+    "get_ai_reply",
     "predict_makespan",
-    "race",
     "race_blocking",
+    "race_modes",
     "recording",
     "roadblock",
     "run",
@@ -74,13 +114,12 @@ __all__ = [
     "surge",
     "timeline",
     "trace",
-    "widgets",
 ]
 
 
 def __getattr__(name: str) -> ModuleType:
     if name in _LAZY_MODULES:
-        module = importlib.import_module(f"citylib.{name}")
+        module = importlib.import_module(_LAZY_MODULES[name])
         globals()[name] = module
         return module
     raise AttributeError(f"module 'citylib' has no attribute {name!r}")

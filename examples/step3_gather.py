@@ -7,7 +7,7 @@ chat 3 s, on the city clock), so all three together take 8 s, not 12.
 
 import asyncio
 
-from citylib.services import fetch_weather, generate_image, get_ai_reply
+from citylib import fetch_weather, generate_image, get_ai_reply
 
 
 async def main():

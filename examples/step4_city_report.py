@@ -3,7 +3,8 @@
 Change ``def`` to ``async def`` in any FastAPI route and it becomes
 highway-compatible, as long as every slow call inside is awaited: a blocking call
 (``time.sleep``, ``requests.get``) inside ``async def`` freezes the whole event loop,
-worse than a plain ``def`` route, which FastAPI runs on its thread pool. Serve it from a terminal with
+worse than a plain ``def`` route, which FastAPI runs on its thread pool. Serve it from a
+terminal with
 ``uvicorn examples.step4_city_report:app``, then open http://127.0.0.1:8000/city-report.
 """
 
@@ -11,7 +12,7 @@ import asyncio
 
 from fastapi import FastAPI
 
-from citylib.services import fetch_weather, generate_image, get_ai_reply
+from citylib import fetch_weather, generate_image, get_ai_reply
 
 app = FastAPI()
 

@@ -7,7 +7,7 @@ Serve it with ``uvicorn examples.weather_route:app``.
 
 from fastapi import FastAPI
 
-from citylib.services import ask_weather_service
+from citylib import ask_weather_service
 
 app = FastAPI()
 

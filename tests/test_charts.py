@@ -3,8 +3,8 @@
 import pytest
 
 from citylib import charts, clock
-from citylib.race import RaceResult, city_requests, race_blocking
-from citylib.timeline import Timeline, Trip
+from citylib._core.race import RaceResult, city_requests, race_blocking
+from citylib._core.timeline import Timeline, Trip
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from citylib.cli import main
+from citylib._cli import main
 
 
 def test_race_all_prints_the_jam_and_the_highway(

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 import pytest
 
 from citylib import charts, clock, crashes, services, timeline
-from citylib.crashes import CURES, GRACE, HEARTBEAT, Lesson
-from citylib.services import ServiceError
-from citylib.timeline import Timeline, Trip
+from citylib._core.services import ServiceError
+from citylib._core.timeline import Timeline, Trip
+from citylib._lessons.crashes import CURES, GRACE, HEARTBEAT, Lesson
+from citylib._views.lesson_charts import lesson_chart
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -34,13 +35,13 @@ def test_a_bad_day_shows_an_error_a_hang_and_a_slow_tail() -> None:
     got = statuses(lesson)
     assert got["speech"] == "error" and got["chat"] == "timeout"
     assert {got[n] for n in ("image", "maps", "translate", "weather")} == {"ok"}
-    assert lesson.trip("Maps").drive == pytest.approx(1.5 * 2.0, rel=0.1)  # the slow tail
-    assert lesson.trip("AI Chat").drive == pytest.approx(3.0 + GRACE, rel=0.1)
+    assert lesson.trip("Maps").duration == pytest.approx(1.5 * 2.0, rel=0.1)  # the slow tail
+    assert lesson.trip("AI Chat").duration == pytest.approx(3.0 + GRACE, rel=0.1)
     outcomes = lesson.facts["outcomes"]
     assert isinstance(outcomes["speech"], ServiceError)
     assert isinstance(outcomes["chat"], TimeoutError)
     assert "4 of 6 requests arrived" in lesson.summary
-    assert " usual end" in [t.get_text() for t in lesson.chart().axes[0].texts]
+    assert " usual end" in [t.get_text() for t in lesson_chart(lesson).axes[0].texts]
 
 
 def test_gather_raises_the_first_error_but_cancels_nobody() -> None:
@@ -80,10 +81,10 @@ def test_a_timeout_cuts_off_a_hung_service_and_the_chart_says_timeout() -> None:
     lesson = asyncio.run(crashes.timeout_on_hung_service(limit=2.0))
     cut = lesson.trip("AI Chat")
     assert cut.status == "timeout"
-    assert cut.drive == pytest.approx(2.0, rel=0.1)
+    assert cut.duration == pytest.approx(2.0, rel=0.1)
     assert lesson.facts["answers"]["chat"]["reply"] == crashes.FALLBACK_REPLY
     assert lesson.timeline.makespan == pytest.approx(2.0, rel=0.1)
-    texts = [t.get_text() for t in lesson.chart().axes[0].texts]
+    texts = [t.get_text() for t in lesson_chart(lesson).axes[0].texts]
     assert "lane 2 ◷ timed out" in texts
 
 
@@ -137,7 +138,7 @@ def test_cpu_work_on_the_loop_freezes_the_heartbeat_and_delays_everyone() -> Non
     work = 3.0
     lesson = asyncio.run(crashes.cpu_on_the_loop("none", work=work))
     assert lesson.facts["longest_gap"] >= 0.9 * work
-    assert lesson.trip("Weather").drive >= 0.9 * work  # a 1 s trip stuck behind the crunch
+    assert lesson.trip("Weather").duration >= 0.9 * work  # a 1 s trip stuck behind the crunch
     assert lesson.facts["rounds"] > 0
 
 
@@ -148,8 +149,8 @@ def test_the_cures_keep_the_loop_beating(cure: str) -> None:
     # Well short of the crunch, though a loaded machine (or the GIL, for a thread)
     # can still hold a beat back for a moment.
     assert lesson.facts["longest_gap"] < 0.75 * work
-    assert lesson.trip("Weather").drive < 0.75 * work
-    assert lesson.trip("CPU crunch").drive == pytest.approx(work, rel=0.2)
+    assert lesson.trip("Weather").duration < 0.75 * work
+    assert lesson.trip("CPU crunch").duration == pytest.approx(work, rel=0.2)
     beats = lesson.heartbeat or []
     assert len(beats) >= 0.5 * work / HEARTBEAT
 
@@ -212,7 +213,7 @@ def test_every_lesson_is_charted_with_its_marks_and_heartbeat() -> None:
     tl.record(Trip("Courier", "courier", "lane 6", 0, 0, 2.0, "destroyed"))
     beats = [0.0, 3.0, 3.25]
     lesson = Lesson("Hand-made", tl, "summary", [(1.5, "gather raised")], beats)
-    fig = lesson.chart(horizon=8.0)
+    fig = lesson_chart(lesson, horizon=8.0)
     ax = fig.axes[0]
     texts = [t.get_text() for t in ax.texts]
     assert " gather raised" in texts

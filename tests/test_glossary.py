@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from citylib.widgets.glossary import HINT, KEYWORDS, ROUTE, glossary
+from citylib._views.glossary import HINT, KEYWORDS, ROUTE, glossary
 
 
 class Keywords(HTMLParser):

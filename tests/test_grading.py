@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from citylib import cli
-from citylib.grading import CHECKS, CSV_COLUMNS, STATUSES, Batch, grade, grade_batch
-from citylib.grading import sandbox as sandboxes
-from citylib.grading.batch import GradeRecord
-from citylib.grading.sandbox import Limits, Sandbox
+from citylib import _cli as cli
+from citylib.grading import CHECKS, CSV_COLUMNS, GRADE_STATUSES, Batch, grade, grade_batch
+from citylib.grading import _sandbox as sandboxes
+from citylib.grading._batch import GradeRecord
+from citylib.grading._sandbox import Limits, Sandbox
 
 HERE = Path(__file__).parent
 SUBMISSIONS = sorted((HERE / "submissions").glob("*.ipynb"))
@@ -77,7 +77,7 @@ def test_every_submission_is_covered() -> None:
 def test_the_batch_completes_with_a_status_for_each(graded: Any) -> None:
     batch, _, _ = graded
     assert [Path(r.submission).stem for r in batch.records] == [p.stem for p in SUBMISSIONS]
-    assert all(r.status in STATUSES for r in batch.records)
+    assert all(r.status in GRADE_STATUSES for r in batch.records)
     assert sum(batch.counts().values()) == len(SUBMISSIONS)
 
 

@@ -1,28 +1,128 @@
-"""The public API is pinned, and importing citylib stays light."""
+"""The public API: four entry points, each pinned; notebooks and examples use nothing else."""
 
+from __future__ import annotations
+
+import ast
+import importlib
+import json
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import citylib
 
+ROOT = Path(__file__).resolve().parents[1]
+
 PINNED = {
-    "MODES", "SERVICES", "RaceResult", "Request", "Service", "ServiceError", "Timeline",
-    "Trip", "__version__", "call", "call_blocking", "charts", "city_requests", "cli",
-    "clock", "compare", "conditions", "grading", "predict_makespan", "race",
-    "race_blocking", "recording", "run", "run_race", "server", "services", "sprint",
-    "surge", "timeline", "widgets", "crashes", "roadblock", "trace",
+    "citylib": {
+        "MODES", "SERVICES", "RaceResult", "Request", "Service", "ServiceError", "Timeline",
+        "Trip", "__version__", "ask_weather_service", "call", "call_blocking", "charts",
+        "city_requests", "clock", "conditions", "crashes", "fetch_weather", "generate_image",
+        "get_ai_reply", "predict_makespan", "race_blocking", "race_modes", "recording",
+        "roadblock", "run", "run_race", "server", "services", "sprint", "surge", "timeline",
+        "trace",
+    },
+    "citylib.widgets": {
+        "AwaitToggle", "ChatbotToggle", "HighwayToggle", "RaceWidget", "RoadblockSign",
+        "SurgeGame", "glossary", "serve_chat", "watch_race", "weather_check", "with_heartbeat",
+    },
+    "citylib.grading": {
+        "CHECKS", "CSV_COLUMNS", "GRADE_STATUSES", "Batch", "GradeRecord", "JudgeSettings",
+        "Verdict", "default_workers", "grade", "grade_batch", "judge", "measure_throughput",
+        "write_reports",
+    },
+    "citylib.testing": {"run_virtual"},
 }  # fmt: skip
 
 
-def test_all_is_pinned() -> None:
-    assert set(citylib.__all__) == PINNED
+@pytest.mark.parametrize("entry", sorted(PINNED))
+def test_all_is_pinned(entry: str) -> None:
+    assert set(importlib.import_module(entry).__all__) == PINNED[entry]
 
 
-def test_every_public_name_resolves_and_is_documented() -> None:
-    for name in citylib.__all__:
-        value = getattr(citylib, name)
-        if name != "__version__" and not isinstance(value, (tuple, dict)):
-            assert value.__doc__, f"citylib.{name} has no docstring"
+@pytest.mark.parametrize("entry", sorted(PINNED))
+def test_every_public_name_resolves_and_is_documented(entry: str) -> None:
+    module = importlib.import_module(entry)
+    for name in module.__all__:
+        value = getattr(module, name)
+        if name != "__version__" and not isinstance(value, (tuple, dict, frozenset)):
+            assert value.__doc__, f"{entry}.{name} has no docstring"
+
+
+def test_every_private_module_exports_what_it_lists() -> None:
+    """A module's ``__all__`` binds real names (and the package is importable whole)."""
+    for path in sorted((ROOT / "citylib").rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[-1] == "__main__":
+            continue
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        module = importlib.import_module(name)
+        for exported in getattr(module, "__all__", ()):
+            assert hasattr(module, exported), f"{name}.__all__ lists {exported!r}, not bound"
+
+
+def _imports(source: str) -> list[tuple[str, list[str]]]:
+    """``(module, names)`` of every import in ``source`` (names empty for ``import m``)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.append((node.module, [alias.name for alias in node.names]))
+    return found
+
+
+def _code_of(path: Path) -> str:
+    if path.suffix == ".py":
+        return path.read_text(encoding="utf-8")
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    lines = []
+    for cell in cells:
+        if cell["cell_type"] == "code":
+            source = "".join(cell["source"])
+            # IPython magics and shell lines are not Python; imports are on their own lines.
+            lines += [ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+    return "\n".join(lines)
+
+
+COURSE_FILES = sorted([*ROOT.glob("notebooks/**/*.ipynb"), *ROOT.glob("examples/*.py")])
+
+
+def public_use_problems(source: str) -> list[str]:
+    """What in ``source`` reaches past the public entry points (empty when nothing does)."""
+    problems = []
+    for module, names in _imports(source):
+        if module != "citylib" and not module.startswith("citylib."):
+            continue
+        if module not in PINNED:
+            problems.append(f"imports {module}, not a public entry point")
+            continue
+        public = PINNED[module]
+        problems += [f"imports {module}.{n}, not in its __all__" for n in names if n not in public]
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "citylib"
+            and node.attr not in PINNED["citylib"]
+            and f"citylib.{node.attr}" not in PINNED
+        ):
+            problems.append(f"uses citylib.{node.attr}, not in citylib.__all__")
+    return problems
+
+
+@pytest.mark.parametrize("path", COURSE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_course_files_import_only_public_entry_points(path: Path) -> None:
+    assert public_use_problems(_code_of(path)) == []
+
+
+def test_the_public_use_check_can_fail() -> None:
+    assert public_use_problems("from citylib._core.race import run_race") != []
+    assert public_use_problems("from citylib.widgets import LiveWidget") != []
+    assert public_use_problems("import citylib\ncitylib._core") != []
+    assert public_use_problems("from citylib import charts, run_race") == []
 
 
 def test_import_loads_no_heavy_library() -> None:

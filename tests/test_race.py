@@ -6,8 +6,9 @@ import threading
 
 import pytest
 
-from citylib import clock, race
-from citylib.race import MODES, city_requests, predict_makespan, race_blocking
+from citylib import clock
+from citylib._core import race
+from citylib._core.race import MODES, city_requests, predict_makespan, race_blocking
 
 LATENCIES = [r.service.latency for r in city_requests()]
 
@@ -80,7 +81,7 @@ def test_summary_tells_the_story(careful_clock: float) -> None:
 def test_cancelling_a_blocking_race_stops_its_threads() -> None:
     async def main() -> race.RaceResult:
         tl = race.timeline.Timeline()
-        task = asyncio.create_task(race.race("sync", record_into=tl))
+        task = asyncio.create_task(race.run_race("sync", record_into=tl))
         await asyncio.sleep(clock.to_real(1))
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -104,7 +105,7 @@ def test_run_refuses_a_non_coroutine() -> None:
     from citylib import run
 
     with pytest.raises(TypeError, match="parentheses"):
-        run(race.race)  # type: ignore[arg-type]
+        run(race.run_race)  # type: ignore[arg-type]
 
 
 def test_every_mode_is_named() -> None:

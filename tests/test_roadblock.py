@@ -19,7 +19,7 @@ import pytest
 
 import citylib
 from citylib import clock, roadblock
-from citylib.roadblock import Roadblock, Spot, describe_place, is_user_code
+from citylib._core.watch import Spot, Stall, describe_place, is_user_code
 
 SLEEP = 0.3  # real seconds a rude call blocks: three thresholds
 HERE = os.path.basename(__file__)
@@ -68,7 +68,7 @@ def test_a_blocking_call_is_caught_with_its_line_and_function(
 def test_polite_code_is_no_roadblock(capsys: pytest.CaptureFixture[str]) -> None:
     async def main() -> roadblock.Watch:
         with roadblock.watch() as w:
-            await asyncio.gather(polite_weather(), citylib.services.fetch_weather())
+            await asyncio.gather(polite_weather(), citylib._core.services.fetch_weather())
         return w
 
     with clock.scaled(20):
@@ -80,7 +80,7 @@ def test_polite_code_is_no_roadblock(capsys: pytest.CaptureFixture[str]) -> None
 def test_blocking_inside_a_library_names_the_learners_line() -> None:
     async def main() -> roadblock.Watch:
         with roadblock.watch(announce=False) as w, clock.scaled(10):
-            citylib.services.call_blocking("maps")  # library-call
+            citylib._core.services.call_blocking("maps")  # library-call
         return w
 
     w = asyncio.run(main())
@@ -88,12 +88,12 @@ def test_blocking_inside_a_library_names_the_learners_line() -> None:
     assert found is not None
     assert found.lineno == line_of("library-call")
     assert found.function == "main"
-    assert found.line.startswith('citylib.services.call_blocking("maps")')
+    assert found.line.startswith('citylib._core.services.call_blocking("maps")')
 
 
 def test_each_stop_is_its_own_roadblock_and_callbacks_hear_of_them() -> None:
     stuck: list[Spot] = []
-    moving: list[Roadblock] = []
+    moving: list[Stall] = []
 
     async def main() -> roadblock.Watch:
         with roadblock.watch(
@@ -175,17 +175,17 @@ def test_places_are_named_without_machine_paths() -> None:
 
 
 def test_a_roadblock_reads_well_and_hides_its_path() -> None:
-    found = Roadblock(0.31, "this cell, line 3", "time.sleep(0.3)", "rude", 3, "/tmp/x/1.py")
+    found = Stall(0.31, "this cell, line 3", "time.sleep(0.3)", "rude", 3, "/tmp/x/1.py")
     assert str(found) == "stuck for 0.31 s at this cell, line 3 in rude(): time.sleep(0.3)"
     assert "/tmp" not in repr(found)
-    top = Roadblock(0.2, "this cell, line 1", "", "<module>", 1, "/tmp/x/1.py")
+    top = Stall(0.2, "this cell, line 1", "", "<module>", 1, "/tmp/x/1.py")
     assert str(top) == "stuck for 0.20 s at this cell, line 1"
 
 
 def test_the_road_sign_widget_turns_red_and_prints_its_verdict(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from citylib.widgets.roadblock import RoadblockSign
+    from citylib._views.roadblock_sign import RoadblockSign
 
     async def main() -> RoadblockSign:
         with RoadblockSign() as sign:
@@ -206,7 +206,7 @@ def test_the_road_sign_widget_turns_red_and_prints_its_verdict(
 
 
 def test_readers_without_a_kernel_see_the_sign_as_a_line_of_text() -> None:
-    from citylib.widgets.roadblock import PLAIN_SIGN, RoadblockSign
+    from citylib._views.roadblock_sign import PLAIN_SIGN, RoadblockSign
 
     bundle = RoadblockSign()._repr_mimebundle_()
     assert bundle["text/plain"] == PLAIN_SIGN and "HTML(" not in PLAIN_SIGN

@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from citylib import clock, server
-from citylib.cli import main
-from citylib.server import SYSTEMS, ManagedServer, bare_app, create_app, system_path
+from citylib._cli import main
+from citylib._lessons.server import SYSTEMS, ManagedServer, bare_app, create_app, system_path
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -310,7 +310,7 @@ def test_bare_app_serves_with_lifespan() -> None:
 @pytest.mark.server
 def test_interpreter_exit_stops_a_running_server() -> None:
     code = (
-        "from citylib.server import ManagedServer\n"
+        "from citylib._lessons.server import ManagedServer\n"
         "city = ManagedServer().start()\n"
         "print(city.url, flush=True)\n"
     )
@@ -367,4 +367,4 @@ def test_public_names_are_pinned_and_documented() -> None:
     for name in server.__all__:
         value = getattr(server, name)
         if callable(value) and name != "app":
-            assert value.__doc__, f"citylib.server.{name} has no docstring"
+            assert value.__doc__, f"citylib._lessons.server.{name} has no docstring"

@@ -5,8 +5,8 @@ import asyncio
 import pytest
 
 from citylib import clock, services
-from citylib.services import SERVICES, ServiceError, call, call_blocking, conditions
-from citylib.timeline import recording
+from citylib._core.services import SERVICES, ServiceError, call, call_blocking, conditions
+from citylib._core.timeline import recording
 
 
 def test_the_image_truck_is_the_slowest() -> None:

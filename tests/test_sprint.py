@@ -16,9 +16,12 @@ from typing import Any
 
 import pytest
 
+from citylib import _cli as citylib_cli
 from citylib import clock, sprint, timeline
-from citylib.grading import notebook
-from citylib.grading.checks import CHECKS, STRETCH_CHECKS, JudgeSettings, Verdict, judge
+from citylib._lessons import sprint as sprint_lesson
+from citylib._lessons import sprint_contract
+from citylib._lessons.judge import CHECKS, STRETCH_CHECKS, JudgeSettings, Verdict, judge
+from citylib.grading import _notebook as notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "notebooks" / "solutions" / "05_parallel_fetch_sprint.ipynb"
@@ -129,7 +132,7 @@ def failed(verdict: Verdict) -> set[str]:
 
 def test_default_sources_are_three_slow_services_with_fresh_payloads() -> None:
     sources = sprint.default_sources()
-    assert list(sources) == list(sprint.SOURCE_NAMES)
+    assert list(sources) == list(sprint_contract.SOURCE_NAMES)
     assert [s.service.latency for s in sources.values()] == [1.0, 2.0, 3.0]
 
     async def twice() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -336,8 +339,8 @@ def test_the_lanes_are_drawn_with_citylib_charts(monkeypatch: pytest.MonkeyPatch
 
     async def both() -> list[Any]:
         return [
-            (await sprint._timed_run(one_lane_fetch, "sync")).result,
-            (await sprint._timed_run(gather_fetch, "async")).result,
+            (await sprint_lesson._timed_run(one_lane_fetch, "sync")).result,
+            (await sprint_lesson._timed_run(gather_fetch, "async")).result,
         ]
 
     with clock.scaled(200):
@@ -349,10 +352,11 @@ def test_the_lanes_are_drawn_with_citylib_charts(monkeypatch: pytest.MonkeyPatch
 
 def test_one_lane_each_puts_turns_in_one_lane_and_overlaps_in_many() -> None:
     turns = [timeline.Trip(n, n, "x", s, s, s + 1) for n, s in (("a", 0.0), ("b", 1.0))]
-    assert {t.lane for t in sprint._one_lane_each(turns)} == {"lane 1"}
+    assert {t.lane for t in sprint_lesson._one_lane_each(turns)} == {"lane 1"}
     together = [timeline.Trip(n, n, "x", 0.0, 0.0, 1.0 + i) for i, n in enumerate("abc")]
-    assert [t.lane for t in sprint._one_lane_each(together)] == ["lane 1", "lane 2", "lane 3"]
-    assert all(t.queued == 0.0 for t in sprint._one_lane_each(turns))
+    lanes = [t.lane for t in sprint_lesson._one_lane_each(together)]
+    assert lanes == ["lane 1", "lane 2", "lane 3"]
+    assert all(t.queued == 0.0 for t in sprint_lesson._one_lane_each(turns))
 
 
 # The notebooks: tags, nbgrader metadata, the learner's copy
@@ -388,8 +392,8 @@ def test_both_notebooks_carry_the_sprint_wording_tags_and_nbgrader_ids(path: Pat
     ):
         assert words in text
     for tag, function in (
-        (sprint.SPRINT_TAG, "parallel_fetch"),
-        (sprint.STRETCH_TAG, "sequential_fetch"),
+        (sprint_contract.SPRINT_TAG, "parallel_fetch"),
+        (sprint_contract.STRETCH_TAG, "sequential_fetch"),
     ):
         index, how = notebook.find_cell(nb, tag, function)
         assert how == "tag" and index is not None
@@ -408,10 +412,10 @@ def test_extract_finds_the_cells_by_tag_then_nbgrader_then_definition() -> None:
     assert not found.notes
     for cell in nb["cells"]:
         cell["metadata"].pop("tags", None)
-    assert notebook.find_cell(nb, sprint.SPRINT_TAG, "parallel_fetch")[1] == "nbgrader"
+    assert notebook.find_cell(nb, sprint_contract.SPRINT_TAG, "parallel_fetch")[1] == "nbgrader"
     for cell in nb["cells"]:
         cell["metadata"].pop("nbgrader", None)
-    assert notebook.find_cell(nb, sprint.SPRINT_TAG, "parallel_fetch")[1] == "definition"
+    assert notebook.find_cell(nb, sprint_contract.SPRINT_TAG, "parallel_fetch")[1] == "definition"
     assert "tag" in notebook.extract(nb).notes[0]
 
 
@@ -419,7 +423,7 @@ def test_extract_keeps_imports_from_cells_with_magics() -> None:
     cells = [
         {"cell_type": "code", "metadata": {}, "source": "%matplotlib inline\nimport math\nx = 1"},
         {"cell_type": "code", "metadata": {}, "source": "!pip list\nfrom os import path"},
-        {"cell_type": "code", "metadata": {"tags": [sprint.SPRINT_TAG]}, "source": "pass"},
+        {"cell_type": "code", "metadata": {"tags": [sprint_contract.SPRINT_TAG]}, "source": "pass"},
     ]
     found = notebook.extract({"cells": cells})
     assert found.preamble == ["import math", "from os import path"]
@@ -450,7 +454,7 @@ def test_make_student_keeps_indentation_and_clears_markdown_answers() -> None:
 
 def test_the_student_command_writes_the_learner_notebook(tmp_path: Path) -> None:
     target = tmp_path / "learner.ipynb"
-    assert sprint.main(["student", str(SOLUTION), str(target)]) == 0
+    assert citylib_cli.main(["student", str(SOLUTION), str(target)]) == 0
     assert notebook.load(target)["cells"]
 
 

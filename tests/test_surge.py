@@ -7,7 +7,6 @@ serve more users than fit in their patience), never absolute wall times.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import math
 import socket
@@ -16,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from citylib import clock, surge
-from citylib.cli import main
-from citylib.server import SYSTEMS, ManagedServer, system_path
-from citylib.surge import Hit, Progress, SurgeResult, percentile
+from citylib import charts, clock, surge
+from citylib._cli import main
+from citylib._lessons.server import SYSTEMS, ManagedServer, system_path
+from citylib._lessons.surge import Hit, Progress, SurgeResult, percentile
+from citylib._views.lesson_charts import surge_chart
+from citylib._views.style import to_png
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -230,16 +231,16 @@ def test_chart_and_its_text_alternative() -> None:
     from matplotlib.figure import Figure
 
     result = made_up(["ok"] * 5 + ["timeout"] * 3 + ["error"] * 2)
-    fig = result.figure()
+    fig = surge_chart(result)
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     assert ax.get_title(loc="left") == "async def + await: 10 users"  # chart fonts lack emoji
     assert ax.get_xlabel() == "city seconds since the surge began"
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["served", "gave up (timeout)", "errors", "still waiting"]
-    bundle = result._repr_mimebundle_()
-    assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
-    assert bundle["text/plain"] == result.summary()
+    drawn, alt = charts.draw(result)  # what charts.show(result) puts in a notebook
+    assert to_png(drawn).startswith(b"\x89PNG")
+    assert alt == result.summary()
 
 
 # citylib surge and the measuring functions
@@ -296,20 +297,20 @@ def test_surge_system_opens_and_closes_its_own_city() -> None:
 
 def test_public_names_are_pinned_and_documented() -> None:
     assert set(surge.__all__) == {
-        "DEFAULT_PATIENCE", "MAX_REAL_SECONDS", "MAX_USERS", "STATUSES", "Hit", "Progress",
+        "DEFAULT_PATIENCE", "MAX_REAL_SECONDS", "MAX_USERS", "HIT_STATUSES", "Hit", "Progress",
         "SurgeResult", "check_url", "measure_surge", "percentile", "serve_in_process",
         "surge", "surge_blocking", "surge_system",
     }  # fmt: skip
     for name in surge.__all__:
         value = getattr(surge, name)
         if callable(value):
-            assert value.__doc__, f"citylib.surge.{name} has no docstring"
+            assert value.__doc__, f"citylib._lessons.surge.{name} has no docstring"
 
 
 def test_gc_paused_restores_the_collector() -> None:
     import gc
 
-    from citylib.surge import gc_paused
+    from citylib._lessons.surge import gc_paused
 
     assert gc.isenabled()
     with gc_paused():

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from citylib import server
-from citylib.surge import Progress
-from citylib.widgets.surge_game import SurgeGame, progress_line
+from citylib._lessons.surge import Progress
+from citylib._views.surge_game import SurgeGame, progress_line
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(60)]
 

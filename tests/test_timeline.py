@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from citylib import clock, timeline
-from citylib.timeline import Timeline, Trip, recording, trip
+from citylib._core.timeline import Timeline, Trip, recording, trip
 
 
 def test_nothing_recorded_without_a_current_timeline() -> None:
@@ -79,13 +79,13 @@ def test_trip_times_are_city_seconds() -> None:
         tl = asyncio.run(main())
     (t,) = tl.trips
     # City seconds, not real ones (0.05 s): a loaded machine may only add a little.
-    assert 1.95 <= t.drive < 3.0
+    assert 1.95 <= t.duration < 3.0
     assert tl.makespan == pytest.approx(t.end)
 
 
 def test_trip_properties() -> None:
     t = Trip("r", "chat", "lane 1", queued=1.0, start=3.0, end=6.0)
-    assert (t.wait, t.drive) == (2.0, 3.0)
+    assert (t.wait, t.duration) == (2.0, 3.0)
     assert Timeline().makespan == 0.0
 
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from citylib import clock, trace
-from citylib.race import RaceResult, city_requests, race_blocking
-from citylib.timeline import Timeline, Trip
+from citylib._core.race import RaceResult, city_requests, race_blocking
+from citylib._core.timeline import Timeline, Trip
 
 # Perfetto stops reading at a top-level key it does not know.
 PERFETTO_KEYS = {"traceEvents", "displayTimeUnit", "otherData", "metadata", "systemTraceEvents"}

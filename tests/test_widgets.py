@@ -25,20 +25,15 @@ from typing import Any
 import pytest
 
 from citylib import clock
-from citylib.race import city_requests
-from citylib.timeline import DRIVING, Timeline, Trip
-from citylib.widgets._live import LiveWidget
-from citylib.widgets.chatbot import ChatbotToggle, rush_chart, serve_chat
-from citylib.widgets.heartbeat import (
-    BEAT,
-    AwaitToggle,
-    Pulse,
-    heart_html,
-    weather_check,
-    with_heartbeat,
-)
-from citylib.widgets.highway import STILL_WAITING, HighwayToggle, highway_status, watch_race
-from citylib.widgets.race import RaceWidget
+from citylib._core.race import city_requests
+from citylib._core.timeline import DRIVING, Timeline, Trip
+from citylib._lessons.chatbot import serve_chat
+from citylib._lessons.heartbeat import BEAT, Pulse, weather_check, with_heartbeat
+from citylib._views.chatbot import ChatbotToggle, rush_chart
+from citylib._views.heartbeat import AwaitToggle, heart_html, pulse_chart
+from citylib._views.highway import STILL_WAITING, HighwayToggle, highway_status, watch_race
+from citylib._views.live import LiveWidget
+from citylib._views.race_widget import RaceWidget
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -278,7 +273,7 @@ def test_with_heartbeat_shows_the_pro_tip() -> None:
         assert 0.95 <= calm.span < 2.0 and calm.longest_freeze < 1.0
         assert "froze for" in sleepy.summary()
         assert [t.request for t in sleepy.timeline] == ["rude #1", "rude #2", "rude #3"]
-        assert len(sleepy.chart().axes) == 1
+        assert len(pulse_chart(sleepy).axes) == 1
 
     run(body)
 
@@ -386,7 +381,7 @@ def test_heart_skips_the_beats_a_freeze_missed_instead_of_racing_to_catch_up() -
 
 
 def test_pulse_chart_tells_awaiting_from_blocking() -> None:
-    from citylib.widgets.heartbeat import AWAITING, BLOCKING, blocked_parts
+    from citylib._views.heartbeat import AWAITING, BLOCKING, blocked_parts
 
     beats = [0.0, 0.25, 0.5, 0.75, 1.0, 4.0, 4.25]
     polite = Trip("polite", "task", "event loop", 0.0, 0.1, 0.9)
@@ -396,10 +391,10 @@ def test_pulse_chart_tells_awaiting_from_blocking() -> None:
     assert blocked_parts(rude, gaps) == [(1.0, 1.0)]
     legend = [
         t.get_text()
-        for t in Pulse("", Timeline(trips=[rude]), beats, speed=1).chart().legends[0].texts
+        for t in pulse_chart(Pulse("", Timeline(trips=[rude]), beats, speed=1)).legends[0].texts
     ]
     assert BLOCKING[0] in legend and AWAITING[0] not in legend
-    calm = Pulse("", Timeline(trips=[polite]), beats[:5], speed=1).chart()
+    calm = pulse_chart(Pulse("", Timeline(trips=[polite]), beats[:5], speed=1))
     legend = [t.get_text() for t in calm.legends[0].texts]
     assert AWAITING[0] in legend and BLOCKING[0] not in legend
 

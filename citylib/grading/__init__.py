@@ -1,7 +1,8 @@
 """Batch grading of Parallel Fetch Sprint notebooks (``citylib grade``).
 
-Each submission runs in its own sandboxed kernel (see :mod:`citylib.grading.sandbox`);
-the judge (:mod:`citylib.grading.checks`) drives its ``parallel_fetch`` with
+Each submission runs in its own sandboxed kernel (see :mod:`citylib.grading._sandbox`);
+the judge (:mod:`citylib._lessons.judge`, shared with the learner's self-check)
+drives its ``parallel_fetch`` with
 instrumented sources and trusts only what it measures. :func:`grade` grades a
 batch and writes the reports; :func:`measure_throughput` times it against serial
 ``nbclient`` runs.
@@ -17,15 +18,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from citylib.grading.batch import STATUSES, Batch, GradeRecord, default_workers, grade_batch
-from citylib.grading.bench import measure_throughput
-from citylib.grading.checks import CHECKS, JudgeSettings, Verdict, judge
-from citylib.grading.report import CSV_COLUMNS, write_reports
+from citylib._lessons.judge import CHECKS, JudgeSettings, Verdict, judge
+from citylib.grading._batch import GRADE_STATUSES, Batch, GradeRecord, default_workers, grade_batch
+from citylib.grading._bench import measure_throughput
+from citylib.grading._report import CSV_COLUMNS, write_reports
 
 __all__ = [
     "CHECKS",
     "CSV_COLUMNS",
-    "STATUSES",
+    "GRADE_STATUSES",
     "Batch",
     "GradeRecord",
     "JudgeSettings",
@@ -47,7 +48,7 @@ def grade(
     Args:
         submissions: Notebook files.
         out: The folder for the reports (made when missing).
-        **options: Passed to :func:`~citylib.grading.batch.grade_batch` (``workers``,
+        **options: Passed to :func:`~citylib.grading._batch.grade_batch` (``workers``,
             ``timeout``, ``settings``, ``speed``, ``limits``, ``sandbox``, ``progress``).
 
     Returns:

@@ -181,7 +181,7 @@ import socket
 import urllib.request
 from pathlib import Path
 
-import citylib.clock
+import citylib
 
 try:
     socket.create_connection(("1.1.1.1", 80), timeout=2).close()
@@ -194,7 +194,7 @@ try:
 except OSError as exc:
     print("NETWORK dns: blocked", type(exc).__name__)
 
-repo = Path(citylib.clock.__file__).resolve().parents[1]
+repo = Path(citylib.__file__).resolve().parents[1]
 for target in [repo / "citylib-escape.txt", repo / "tests" / "submissions" / "citylib-escape.txt",
                Path("..") / "citylib-escape.txt", Path("/tmp/citylib-escape.txt"),
                Path("/var/tmp/citylib-escape.txt"), Path("/dev/shm/citylib-escape.txt"),
@@ -222,7 +222,7 @@ from IPython.display import display
 perfect = [{"id": i, "title": i, "passed": True, "detail": "", "hint": ""}
            for i in ("returns_dict", "calls_once", "payloads", "overlap", "total_latency",
                      "non_blocking")]
-display({"application/vnd.citylib.sprint-verdict+json": {
+display({"application/vnd.citylib._lessons.sprint-verdict+json": {
     "status": "ok", "verdict": {"status": "ok", "checks": perfect}, "nonce": "guess"}}, raw=True)
 """
 )

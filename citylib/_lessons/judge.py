@@ -1,0 +1,480 @@
+"""Judging a ``parallel_fetch``: instrumented sources, a heartbeat, and the checks.
+
+A judge never trusts what a function says about itself. It hands the function
+its own sources, each of which notes when it was called, when it started and
+ended, and which fresh payload it gave out, while a heartbeat task notes whether
+the event loop ever stopped. Each drive uses new, seeded latencies (the second
+drive's are far longer than the first's), so a hard-coded ``total_latency``
+cannot agree with both.
+
+The same judge serves the learner's self-check (:func:`citylib._lessons.sprint.check`)
+and the teacher's grader, which runs it inside each submission's kernel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import inspect
+import itertools
+import math
+import random
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from citylib._core import clock
+from citylib._core.watch import Heartbeat
+from citylib._lessons.sprint_contract import SOURCE_NAMES
+
+__all__ = [
+    "CHECKS",
+    "STRETCH_CHECKS",
+    "Check",
+    "CheckResult",
+    "JudgeSettings",
+    "Verdict",
+    "judge",
+]
+
+# Taken before any learner code runs, so a submission that rebinds these names
+# in its own modules does not change what the judge measures.
+_perf_counter = time.perf_counter
+_sleep = asyncio.sleep
+
+
+@dataclass(frozen=True)
+class Check:
+    """One thing the judge verifies.
+
+    Attributes:
+        id: Short key, used as a CSV column.
+        title: What passing means, in words a beginner reads.
+        hint: What to try when it fails.
+    """
+
+    id: str
+    title: str
+    hint: str
+
+
+_RETURNS = Check(
+    "returns_dict",
+    "finishes and returns a dict",
+    "Finish with `return merged`, where merged is a dict; the error above says where it stopped.",
+)
+_CALLS = Check(
+    "calls_once",
+    "calls every source exactly once",
+    "Use the `sources` you are given (not new ones), call each one once, and await "
+    "every call, or hand them all to `asyncio.gather()`.",
+)
+_PAYLOADS = Check(
+    "payloads",
+    "merges every answer unchanged under its source's name",
+    "Put each answer in the result as it came back, under its source's name: "
+    "`merged = dict(zip(sources, answers))`.",
+)
+_OVERLAP = Check(
+    "overlap",
+    "runs the calls at the same time (every lane open at once)",
+    "Start every call before awaiting any of them: "
+    "`answers = await asyncio.gather(*(source() for source in sources.values()))`.",
+)
+_ONE_LANE = Check(
+    "one_lane",
+    "runs the calls one after another (one lane)",
+    "Await each call before starting the next: "
+    "`for name, source in sources.items(): merged[name] = await source()`.",
+)
+_LATENCY = Check(
+    "total_latency",
+    "reports a total_latency that agrees with the measured time",
+    "Read the clock before the first call and after the last answer: "
+    "`start = clock.now()` … `merged['total_latency'] = clock.now() - start`.",
+)
+_NON_BLOCKING = Check(
+    "non_blocking",
+    "never blocks the event loop",
+    "Never `time.sleep()` (or other slow blocking calls) in async code; "
+    "wait with `await`, for example `await asyncio.sleep(...)`.",
+)
+
+#: The deliverable's checks, in the order they are reported.
+CHECKS: tuple[Check, ...] = (_RETURNS, _CALLS, _PAYLOADS, _OVERLAP, _LATENCY, _NON_BLOCKING)
+
+#: The stretch goal's checks: the same, but the calls must take one lane.
+STRETCH_CHECKS: tuple[Check, ...] = (
+    _RETURNS, _CALLS, _PAYLOADS, _ONE_LANE, _LATENCY, _NON_BLOCKING,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """How a judge drives a function.
+
+    Attributes:
+        seed: Seeds the latencies: the same seed, the same drives.
+        drives: How many times the function is called (with fresh sources each time).
+        scale: Multiplies every latency (the self-check uses shorter ones).
+        min_block: Real seconds of heartbeat silence that count as a blocked loop,
+            at the least (it is never below half the shortest latency).
+        tolerance: How far ``total_latency`` may stray from the measured time,
+            as a fraction of it.
+    """
+
+    seed: int = 2024
+    drives: int = 2
+    scale: float = 1.0
+    min_block: float = 0.05
+    tolerance: float = 0.15
+
+
+#: City-second ranges the latencies are drawn from, one per drive in turn. The
+#: second drive's makespan is at least 1.5 times the first's, so one constant
+#: cannot agree with both within the tolerance.
+LATENCY_RANGES: tuple[tuple[float, float], ...] = ((0.8, 1.6), (2.4, 3.6))
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """How one check went.
+
+    Attributes:
+        id: The check's :attr:`Check.id`.
+        title: The check's title.
+        passed: Whether it held on every drive.
+        detail: What went wrong, measured (empty when it passed).
+        hint: What to try (empty when it passed).
+    """
+
+    id: str
+    title: str
+    passed: bool
+    detail: str = ""
+    hint: str = ""
+
+
+@dataclass
+class Verdict:
+    """Everything a judge found out about one function.
+
+    Attributes:
+        status: ``ok`` (judged), ``not_attempted`` (still raises
+            ``NotImplementedError``), ``error`` (raised on every drive) or
+            ``timeout`` (a drive never finished).
+        checks: One result per check, in order.
+        error: The exception the function raised, if any, as ``Type: message``.
+        drives: How many drives ran.
+    """
+
+    status: str
+    checks: list[CheckResult] = field(default_factory=list)
+    error: str = ""
+    drives: int = 0
+
+    @property
+    def score(self) -> int:
+        """How many checks passed."""
+        return sum(c.passed for c in self.checks)
+
+    @property
+    def passed(self) -> bool:
+        """Whether every check passed."""
+        return self.status == "ok" and bool(self.checks) and all(c.passed for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return {
+            "status": self.status,
+            "error": self.error,
+            "drives": self.drives,
+            "checks": [vars(c) for c in self.checks],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        """Rebuild a verdict from :meth:`to_dict`'s output."""
+        return cls(
+            status=str(data["status"]),
+            checks=[CheckResult(**c) for c in data.get("checks", [])],
+            error=str(data.get("error", "")),
+            drives=int(data.get("drives", 0)),
+        )
+
+
+@dataclass
+class _Call:
+    invoked: int = 0
+    started: float | None = None
+    ended: float | None = None
+    payload: dict[str, Any] | None = None
+    coroutine: Coroutine[Any, Any, dict[str, Any]] | None = None
+
+
+class _Source:
+    """A zero-argument async callable that records how it was used."""
+
+    def __init__(self, name: str, latency: float, drive: int, calls: dict[str, list[_Call]]):
+        self.name = name
+        self.latency = latency  # city seconds
+        self._drive = drive
+        self._calls = calls
+
+    def __call__(self) -> Awaitable[dict[str, Any]]:
+        # Counted when called, timed when awaited: a call that is never awaited
+        # shows up as "called but never awaited".
+        record = _Call(invoked=1)
+        self._calls.setdefault(self.name, []).append(record)
+        record.coroutine = self._answer(record)
+        return record.coroutine
+
+    async def _answer(self, record: _Call) -> dict[str, Any]:
+        record.started = _perf_counter()
+        await _sleep(clock.to_real(self.latency))
+        payload = {
+            "source": self.name,
+            "drive": self._drive,
+            "token": secrets.token_hex(8),  # fresh and unguessable
+        }
+        record.payload = copy.deepcopy(payload)
+        record.ended = _perf_counter()
+        return payload
+
+    def __repr__(self) -> str:
+        return f"<judge's source {self.name!r}>"
+
+
+@dataclass
+class _Drive:
+    """What one call of the function did."""
+
+    latencies: dict[str, float]
+    calls: dict[str, list[_Call]]
+    elapsed: float  # real seconds, the judge's own stopwatch
+    max_gap: float  # real seconds of heartbeat silence
+    block_limit: float
+    result: Any = None
+    error: str = ""
+    not_implemented: bool = False
+    timed_out: bool = False
+
+
+def _latencies(settings: JudgeSettings, drive: int) -> dict[str, float]:
+    low, high = LATENCY_RANGES[drive % len(LATENCY_RANGES)]
+    rng = random.Random(f"{settings.seed}:{drive}")
+    names = list(SOURCE_NAMES)
+    rng.shuffle(names)  # the function must not depend on the order of the mapping
+    return {n: round(rng.uniform(low, high) * settings.scale, 3) for n in names}
+
+
+async def _drive(fn: Callable[..., Any], settings: JudgeSettings, drive: int) -> _Drive:
+    latencies = _latencies(settings, drive)
+    calls: dict[str, list[_Call]] = {}
+    sources = {n: _Source(n, lat, drive, calls) for n, lat in latencies.items()}
+    real = [clock.to_real(v) for v in latencies.values()]
+    block_limit = max(settings.min_block, min(real) / 2)
+    # Generous: a one-lane function needs the sum; a hang must still end.
+    limit = 4 * sum(real) + 1.0
+    outcome = _Drive(latencies, calls, 0.0, 0.0, block_limit)
+    heart = Heartbeat(min(0.01, block_limit / 5)).start()
+    try:
+        start = _perf_counter()
+        try:
+            outcome.result = await asyncio.wait_for(_call(fn, sources), limit)
+        except NotImplementedError:
+            outcome.not_implemented = True
+        except TimeoutError as exc:
+            if _perf_counter() - start >= limit:
+                outcome.timed_out = True
+                outcome.error = f"did not finish within {clock.to_city(limit):.1f} s"
+            else:
+                outcome.error = _describe_error(exc)
+        except (Exception, SystemExit) as exc:  # sys.exit() in an answer is its own error
+            outcome.error = _describe_error(exc)
+        outcome.elapsed = _perf_counter() - start
+        # Let the heartbeat wake once more: a block just before the return shows up.
+        await _sleep(2 * heart.interval)
+    finally:
+        await heart.stop()
+    outcome.max_gap = heart.longest_hold()
+    for made in calls.values():
+        for record in made:
+            if record.started is None and record.coroutine is not None:
+                record.coroutine.close()  # never awaited: reported, not warned about
+    return outcome
+
+
+async def _call(fn: Callable[..., Any], sources: dict[str, _Source]) -> Any:
+    result = fn(sources)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def _describe_error(exc: BaseException) -> str:
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _fmt(city_seconds: float) -> str:
+    return f"{city_seconds:.1f} s"
+
+
+# Each per-drive check returns "" when it held, else what went wrong.
+
+
+def _check_returns(d: _Drive) -> str:
+    if d.error:
+        return f"it raised {d.error}" if not d.timed_out else d.error
+    if not isinstance(d.result, dict):
+        return f"it returned {type(d.result).__name__}, not a dict"
+    return ""
+
+
+def _check_calls(d: _Drive) -> str:
+    problems = []
+    for name in d.latencies:
+        made = d.calls.get(name, [])
+        awaited = [c for c in made if c.started is not None]
+        if not made:
+            problems.append(f"{name} was never called")
+        elif not awaited:
+            problems.append(f"{name} was called but never awaited")
+        elif len(made) > 1:
+            problems.append(f"{name} was called {len(made)} times")
+    return "; ".join(problems)
+
+
+def _check_payloads(d: _Drive) -> str:
+    if not isinstance(d.result, dict):
+        return "there was no merged dict to look in"
+    problems = []
+    for name in d.latencies:
+        given = [c.payload for c in d.calls.get(name, []) if c.payload is not None]
+        if name not in d.result:
+            problems.append(f"{name!r} is missing")
+        elif not given or not _among(d.result[name], given):
+            problems.append(f"{name!r} is not the answer its source gave")
+    return "; ".join(problems)
+
+
+def _among(value: Any, given: list[dict[str, Any]]) -> bool:
+    try:
+        return any(value == g for g in given)
+    except Exception:  # a learner's object may compare badly; then it is not the payload
+        return False
+
+
+def _intervals(d: _Drive) -> list[tuple[float, float]]:
+    """Each source's first awaited call, as (start, end): extra calls are another check's."""
+    spans = []
+    for made in d.calls.values():
+        first = next((c for c in made if c.started is not None), None)
+        if first is not None and first.started is not None:
+            spans.append((first.started, first.ended if first.ended is not None else math.inf))
+    return spans
+
+
+def _check_overlap(d: _Drive) -> str:
+    spans = _intervals(d)
+    if len(spans) < 2:
+        return "fewer than two calls were awaited"
+    if max(s for s, _ in spans) < min(e for _, e in spans):
+        return ""
+    slowest = max(d.latencies.values())
+    return (
+        f"the calls took turns: {_fmt(clock.to_city(d.elapsed))} in all, "
+        f"when the slowest alone takes {_fmt(slowest)}"
+    )
+
+
+def _check_one_lane(d: _Drive) -> str:
+    spans = sorted(_intervals(d))
+    if any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans)):
+        return "some calls ran at the same time; a one-lane fetch awaits each before the next"
+    return ""
+
+
+def _check_latency(d: _Drive, settings: JudgeSettings) -> str:
+    if not isinstance(d.result, dict):
+        return "there was no merged dict to look in"
+    if "total_latency" not in d.result:
+        return "the result has no 'total_latency'"
+    value = d.result["total_latency"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return f"total_latency is {value!r}, not a number of seconds"
+    # Accept real seconds (time.perf_counter) or city seconds (citylib._core.clock.now).
+    slack = 0.02
+    for measured, unit in ((d.elapsed, 1.0), (clock.to_city(d.elapsed), clock.speed())):
+        if abs(value - measured) <= settings.tolerance * measured + slack * unit:
+            return ""
+    took = f"{clock.to_city(d.elapsed):.2f} s"
+    if clock.speed() != 1:  # the grader's clock runs fast: give the real time as well
+        took = f"{took} on the city clock ({d.elapsed:.2f} s of real time)"
+    return f"total_latency says {value:.2f} but the drive took {took}"
+
+
+def _check_blocking(d: _Drive) -> str:
+    if d.max_gap <= d.block_limit:
+        return ""
+    # Real seconds: what blocks a loop (time.sleep, a busy loop) runs on the real clock.
+    return f"the event loop stood still for {d.max_gap:.2f} s of real time: something blocked it"
+
+
+async def judge(
+    fn: Callable[..., Any],
+    settings: JudgeSettings | None = None,
+    *,
+    stretch: bool = False,
+) -> Verdict:
+    """Drive ``fn`` with fresh instrumented sources and check what it did.
+
+    Args:
+        fn: The learner's ``parallel_fetch`` (or, with ``stretch``, ``sequential_fetch``).
+        settings: Seed, number of drives, latency scale and tolerances.
+        stretch: Judge a one-lane ``sequential_fetch`` instead: the calls must
+            *not* overlap.
+
+    Returns:
+        The :class:`Verdict`. A function that still raises ``NotImplementedError``
+        gets status ``not_attempted`` and no checks.
+    """
+    settings = settings or JudgeSettings()
+    checks = STRETCH_CHECKS if stretch else CHECKS
+    if not callable(fn):
+        return Verdict("error", error=f"expected a function, got {type(fn).__name__}")
+    drives: list[_Drive] = []
+    for number in range(settings.drives):
+        drive = await _drive(fn, settings, number)
+        if drive.not_implemented:
+            return Verdict("not_attempted", drives=number + 1)
+        drives.append(drive)
+        if drive.timed_out:
+            break  # another hang would only cost more time
+    rules: dict[str, Callable[[_Drive], str]] = {
+        "returns_dict": _check_returns,
+        "calls_once": _check_calls,
+        "payloads": _check_payloads,
+        "overlap": _check_overlap,
+        "one_lane": _check_one_lane,
+        "total_latency": lambda d: _check_latency(d, settings),
+        "non_blocking": _check_blocking,
+    }
+    results = []
+    for check in checks:
+        details = [rules[check.id](d) for d in drives]
+        problem = next((p for p in details if p), "")
+        results.append(
+            CheckResult(check.id, check.title, not problem, problem, check.hint if problem else "")
+        )
+    errors = [d.error for d in drives if d.error]
+    if any(d.timed_out for d in drives):
+        status = "timeout"
+    elif len(errors) == len(drives):
+        status = "error"
+    else:
+        status = "ok"
+    return Verdict(status, results, errors[0] if errors else "", len(drives))
