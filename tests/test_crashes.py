@@ -16,6 +16,7 @@ from citylib._core.services import ServiceError
 from citylib._core.timeline import Timeline, Trip
 from citylib._lessons.crashes import CURES, GRACE, HEARTBEAT, Lesson
 from citylib._views.lesson_charts import lesson_chart
+from citylib.testing import run_virtual
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -31,7 +32,7 @@ def statuses(lesson: Lesson) -> dict[str, str]:
 
 
 def test_a_bad_day_shows_an_error_a_hang_and_a_slow_tail() -> None:
-    lesson = asyncio.run(crashes.bad_day())
+    lesson = run_virtual(crashes.bad_day())
     got = statuses(lesson)
     assert got["speech"] == "error" and got["chat"] == "timeout"
     assert {got[n] for n in ("image", "maps", "translate", "weather")} == {"ok"}
@@ -45,7 +46,7 @@ def test_a_bad_day_shows_an_error_a_hang_and_a_slow_tail() -> None:
 
 
 def test_gather_raises_the_first_error_but_cancels_nobody() -> None:
-    lesson = asyncio.run(crashes.gather_one_failure())
+    lesson = run_virtual(crashes.gather_one_failure())
     assert isinstance(lesson.facts["raised"], ServiceError)
     assert lesson.facts["raised_at"] == pytest.approx(1.5, abs=0.3)
     assert lesson.facts["still_driving"] == ["image", "speech"]
@@ -56,7 +57,7 @@ def test_gather_raises_the_first_error_but_cancels_nobody() -> None:
 
 
 def test_gather_with_return_exceptions_hands_back_everything_in_order() -> None:
-    lesson = asyncio.run(crashes.gather_one_failure(return_exceptions=True))
+    lesson = run_virtual(crashes.gather_one_failure(return_exceptions=True))
     results = lesson.facts["results"]
     assert [type(r).__name__ for r in results] == ["dict", "ServiceError", "dict", "dict"]
     assert [r["service"] for r in results if isinstance(r, dict)] == ["image", "weather", "speech"]
@@ -64,7 +65,7 @@ def test_gather_with_return_exceptions_hands_back_everything_in_order() -> None:
 
 
 def test_a_taskgroup_cancels_the_siblings_still_driving() -> None:
-    lesson = asyncio.run(crashes.taskgroup_cancels_siblings())
+    lesson = run_virtual(crashes.taskgroup_cancels_siblings())
     assert statuses(lesson) == {
         "image": "cancelled",
         "chat": "error",
@@ -78,7 +79,7 @@ def test_a_taskgroup_cancels_the_siblings_still_driving() -> None:
 
 
 def test_a_timeout_cuts_off_a_hung_service_and_the_chart_says_timeout() -> None:
-    lesson = asyncio.run(crashes.timeout_on_hung_service(limit=2.0))
+    lesson = run_virtual(crashes.timeout_on_hung_service(limit=2.0))
     cut = lesson.trip("AI Chat")
     assert cut.status == "timeout"
     assert cut.duration == pytest.approx(2.0, rel=0.1)
@@ -109,7 +110,7 @@ def test_a_deadline_marks_timeout_and_a_plain_cancel_stays_cancelled() -> None:
                 await task
 
     with timeline.recording() as tl:
-        asyncio.run(main())
+        run_virtual(main())
     got = {t.request: t.status for t in tl}
     assert got == {
         "hung": "timeout",
@@ -121,7 +122,7 @@ def test_a_deadline_marks_timeout_and_a_plain_cancel_stays_cancelled() -> None:
 
 @pytest.mark.parametrize("limit", [1, 2, 3])
 def test_the_toll_booth_lets_limit_lanes_on_the_road(limit: int) -> None:
-    lesson = asyncio.run(crashes.toll_booth(limit))
+    lesson = run_virtual(crashes.toll_booth(limit))
     assert lesson.facts["most_in_use"] == limit
     assert crashes.most_lanes_in_use(lesson.timeline) == limit
     assert len(lesson.timeline.lanes()) == limit
@@ -131,7 +132,7 @@ def test_the_toll_booth_lets_limit_lanes_on_the_road(limit: int) -> None:
 def test_the_toll_booth_refuses_a_booth_with_no_lanes() -> None:
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="at least 1 lane"):
-            asyncio.run(crashes.toll_booth(bad))  # type: ignore[arg-type]
+            run_virtual(crashes.toll_booth(bad))  # type: ignore[arg-type]
 
 
 def test_cpu_work_on_the_loop_freezes_the_heartbeat_and_delays_everyone() -> None:
@@ -157,7 +158,7 @@ def test_the_cures_keep_the_loop_beating(cure: str) -> None:
 
 def test_an_unknown_cure_is_refused() -> None:
     with pytest.raises(ValueError, match="thread"):
-        asyncio.run(crashes.cpu_on_the_loop("magic"))
+        run_virtual(crashes.cpu_on_the_loop("magic"))
     assert set(CURES) == {"none", "thread", "process"}
 
 
@@ -171,7 +172,7 @@ def test_fire_and_forget_loses_an_exception_and_a_task_but_the_set_keeps_its_own
         assert loop.get_exception_handler() is loop_handler_before[0]  # put back
         return lesson
 
-    lesson = asyncio.run(main())
+    lesson = run_virtual(main())
     assert lesson.facts["reports"] == [
         "Task exception was never retrieved",
         "Task was destroyed but it is pending!",

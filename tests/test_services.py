@@ -7,6 +7,7 @@ import pytest
 from citylib import clock, services
 from citylib._core.services import SERVICES, ServiceError, call, call_blocking, conditions
 from citylib._core.timeline import recording
+from citylib.testing import run_virtual
 
 
 def test_the_image_truck_is_the_slowest() -> None:
@@ -20,7 +21,7 @@ def test_call_returns_a_fresh_payload_and_records_a_trip() -> None:
         return await call("weather"), await call("weather")
 
     with clock.scaled(100), recording() as tl:
-        first, second = asyncio.run(main())
+        first, second = run_virtual(main())
     assert first == second and first is not second
     assert first["temp"] == "22°C" and first["service"] == "weather"
     assert [t.service for t in tl] == ["weather", "weather"]
@@ -28,12 +29,12 @@ def test_call_returns_a_fresh_payload_and_records_a_trip() -> None:
 
 def test_blocking_twin_matches_the_async_form() -> None:
     with clock.scaled(100):
-        assert call_blocking("translate") == asyncio.run(call("translate"))
+        assert call_blocking("translate") == run_virtual(call("translate"))
 
 
 def test_seed_names_exist_and_work() -> None:
     with clock.scaled(100):
-        assert asyncio.run(services.fetch_weather())["city"] == "Citypopy"
+        assert run_virtual(services.fetch_weather())["city"] == "Citypopy"
         assert services.get_ai_reply_blocking()["service"] == "chat"
 
 
@@ -49,7 +50,7 @@ def test_injected_failure_raises_and_is_recorded() -> None:
         conditions(fail="chat"),
         pytest.raises(ServiceError, match="AI Chat"),
     ):
-        asyncio.run(call("chat"))
+        run_virtual(call("chat"))
     assert [t.status for t in tl] == ["error"]
 
 
@@ -64,7 +65,7 @@ def test_hang_is_cut_short_by_a_timeout() -> None:
         conditions(hang={"maps"}),
         pytest.raises(TimeoutError),
     ):
-        asyncio.run(main())
+        run_virtual(main())
     # asyncio.timeout cancels the call inside, then raises TimeoutError outside it.
     assert [t.status for t in tl] == ["cancelled"]
 

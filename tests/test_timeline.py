@@ -7,6 +7,7 @@ import pytest
 
 from citylib import clock, timeline
 from citylib._core.timeline import Timeline, Trip, recording, trip
+from citylib.testing import run_virtual
 
 
 def test_nothing_recorded_without_a_current_timeline() -> None:
@@ -49,7 +50,7 @@ def test_cancelled_task_is_recorded_as_cancelled() -> None:
                 await task
         return tl
 
-    tl = asyncio.run(main())
+    tl = run_virtual(main())
     assert [t.status for t in tl] == ["cancelled"]
 
 
@@ -64,7 +65,7 @@ def test_recording_from_threads_and_to_thread() -> None:
         return tl
 
     with clock.scaled(20):
-        tl = asyncio.run(main())
+        tl = run_virtual(main())
     assert sorted(t.request for t in tl) == [f"t{i}" for i in range(8)]
     assert all(t.end >= t.start >= t.queued >= 0 for t in tl)
 
@@ -76,7 +77,7 @@ def test_trip_times_are_city_seconds() -> None:
         return tl
 
     with clock.scaled(40):
-        tl = asyncio.run(main())
+        tl = run_virtual(main())
     (t,) = tl.trips
     # City seconds, not real ones (0.05 s): a loaded machine may only add a little.
     assert 1.95 <= t.duration < 3.0
@@ -104,6 +105,6 @@ def test_trips_in_finish_order_and_readable_while_others_drive() -> None:
             await slow
         return tl
 
-    tl = asyncio.run(main())
+    tl = run_virtual(main())
     assert [t.request for t in tl] == ["fast", "slow"]
     assert tl.driving == {}
