@@ -134,8 +134,9 @@ def test_unprivileged_with_user_namespaces() -> None:
     # Where the kernel allows unprivileged user namespaces (this machine's default),
     # a teacher gets the namespaced sandbox; the summary says why not the full one.
     if found["level"] == "namespaces":
-        assert "not root" in found["why"]
-        assert found["summary"].startswith("sandbox: namespaces — not root")
+        uid = found["uid"]
+        assert found["why"] == f"no user of its own: the grader runs as uid {uid}, not root"
+        assert found["summary"].startswith("sandbox: namespaces — no user of its own")
     else:
         assert found["level"] == "limits"
         assert "user namespaces" in found["why"]

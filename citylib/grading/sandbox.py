@@ -320,7 +320,7 @@ class Detection:
             return ""
         refused = dict(self.reasons)
         if self.sandbox.level == "namespaces":
-            return f"not root, so no user of its own ({refused.get('full', 'not tried')})"
+            return f"no user of its own: {refused.get('full', 'not tried')}"
         return refused.get("namespaces", "namespaces were not tried")
 
     def summary(self) -> str:
@@ -332,7 +332,7 @@ class Detection:
         )
 
 
-def _refusal(level: str, limits: Limits) -> str | None:
+def _refusal(level: str) -> str | None:
     """Why ``level`` cannot even be tried here (``None``: try it)."""
     missing = [tool for tool in ("unshare", "ip") if shutil.which(tool) is None]
     if missing:
@@ -352,7 +352,7 @@ def detection(limits: Limits = Limits()) -> Detection:
 
     reasons: list[tuple[str, str]] = []
     for level in LEVELS[:-1]:
-        refused = _refusal(level, limits)
+        refused = _refusal(level)
         if refused is None:
             folder = Path(tempfile.mkdtemp(prefix="citylib-sandbox-"))
             try:
