@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, tuple[str, int]] = {
     "chart": ("benchmarks.chart", 10),
     "grader": ("benchmarks.grader", 100),
     "import": ("benchmarks.startup", 3),
+    "learner": ("benchmarks.learner", 300),
 }
 RESULTS = ROOT / "benchmarks" / "results.json"
 

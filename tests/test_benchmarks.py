@@ -80,3 +80,22 @@ def test_quick_surge(tmp_path: Path) -> None:
     assert len(figures) == 2
     for figure in figures:
         _check_shape(figure)
+
+
+@pytest.mark.notebook
+def test_quick_learner_sizing(tmp_path: Path) -> None:
+    """A kernel's memory and CPU are read, and the node sizing comes out of them."""
+    out = tmp_path / "results.json"
+    assert main(["--quick", "--only", "learner", "--out", str(out)]) == 0
+    figures = _figures(out)
+    assert [f["key"] for f in figures] == ["learner", "learner"]
+    for figure in figures:
+        _check_shape(figure)
+    kernel, surge = figures
+    assert kernel["extra"]["errors"] == []
+    assert kernel["extra"]["samples"] >= 2
+    # a notebook's kernel holds more than an empty one; sizes are never asserted
+    assert kernel["citylib"]["median"] > kernel["extra"]["bare_kernel"]["peak_rss_mb"] > 0
+    size = surge["extra"]["sizing"]
+    assert size["learners"] == min(size["learners_by_memory"], size["learners_by_cpu"]) >= 1
+    assert "idle" in size["assumptions"]

@@ -206,7 +206,10 @@ def test_without_namespaces_it_still_grades_and_says_so() -> None:
 
 def test_detect_falls_back_when_namespaces_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sandboxes.shutil, "which", lambda name: None)
-    assert sandboxes.detect.__wrapped__(Limits()).level == "limits"
+    found = sandboxes.detection.__wrapped__(Limits())
+    assert found.sandbox.level == "limits"
+    assert "unshare and ip not found on PATH" in found.why
+    assert found.summary().startswith("sandbox: limits only — unshare and ip not found")
 
 
 def test_the_sandbox_command_line() -> None:
@@ -228,8 +231,14 @@ def test_the_cli_grades_and_writes_reports(
 ) -> None:
     untouched = HERE / "submissions" / "untouched.ipynb"
     assert cli.main(["grade", str(untouched), "--out", str(tmp_path), "--quiet"]) == 0
-    out = capsys.readouterr().out
+    printed = capsys.readouterr()
+    out = printed.out
     assert "not_attempted 1" in out and "Sandbox:" in out
+    # Which sandbox it got, and (below full) why, before grading starts.
+    (said,) = [line for line in printed.err.splitlines() if line.startswith("sandbox: ")]
+    assert "In force: " in said
+    if os.geteuid() != 0:
+        assert " — " in said  # not root: it says why not the full sandbox
     assert (tmp_path / "grades.csv").is_file() and (tmp_path / "feedback.md").is_file()
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from citylib._lessons.judge import JudgeSettings
 from citylib.grading._batch import DEFAULT_SPEED, GradeRecord, default_workers, grade_batch
 from citylib.grading._report import summary, write_reports
-from citylib.grading._sandbox import Limits
+from citylib.grading._sandbox import Limits, detection
 
 __all__ = ["add_cli"]
 
@@ -23,13 +24,20 @@ def _progress(done: int, total: int, record: GradeRecord) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    limits = Limits(memory_mb=args.memory)
+    found = None
+    if all(Path(s).is_file() for s in args.submissions):  # else grade_batch says which is not
+        # Which sandbox, and why not a stronger one: a teacher on a hub is rarely root.
+        found = detection(limits)
+        print(found.summary(), file=sys.stderr, flush=True)
     batch = grade_batch(
         args.submissions,
         workers=args.workers,
         timeout=args.timeout,
         settings=JudgeSettings(seed=args.seed),
         speed=args.speed,
-        limits=Limits(memory_mb=args.memory),
+        limits=limits,
+        sandbox=None if found is None else found.sandbox,
         progress=None if args.quiet else _progress,
     )
     written = write_reports(batch, args.out)

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["LEVELS", "Limits", "Sandbox", "describe", "detect"]
+__all__ = ["LEVELS", "Detection", "Limits", "Sandbox", "describe", "detect", "detection"]
 
 #: Sandbox levels, strongest first.
 LEVELS = ("full", "namespaces", "limits")
@@ -254,7 +254,14 @@ def describe(level: str) -> str:
     }[level]
 
 
-def _works(sandbox: Sandbox, folder: Path) -> bool:
+def _tail(text: str) -> str:
+    """The last line a failed command printed, without its program's name."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _try(sandbox: Sandbox, folder: Path) -> str | None:
+    """Start a probe in ``sandbox``; ``None`` if it works, else why not (one line)."""
     probe = [sys.executable, "-c", "import ipykernel, citylib.grading._worker; print('ok')"]
     try:
         done = subprocess.run(
@@ -266,29 +273,108 @@ def _works(sandbox: Sandbox, folder: Path) -> bool:
             check=False,
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": sandbox.home(folder)},
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0 and done.stdout.strip() == "ok"
+    except subprocess.TimeoutExpired:
+        return "its probe did not answer within 90 s"
+    except OSError as exc:
+        return f"it could not start: {exc}"
+    if done.returncode == 0 and done.stdout.strip() == "ok":
+        return None
+    said = _tail(done.stderr) or _tail(done.stdout) or f"exit status {done.returncode}"
+    if said.startswith("unshare: "):  # "unshare: unshare failed: Operation not permitted"
+        return said.removeprefix("unshare: ")
+    return f"its probe failed: {said}"
+
+
+def _userns_switch() -> str | None:
+    """Why this kernel refuses user namespaces to unprivileged users, if a setting says so."""
+    for path, off in (
+        ("/proc/sys/user/max_user_namespaces", "0"),
+        ("/proc/sys/kernel/unprivileged_userns_clone", "0"),
+        ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1"),
+    ):
+        try:
+            value = Path(path).read_text(encoding="ascii").strip()
+        except OSError:
+            continue
+        if value == off:
+            return f"{path.removeprefix('/proc/sys/').replace('/', '.')} is {value}"
+    return None
+
+
+@dataclass(frozen=True)
+class Detection:
+    """The sandbox :func:`detection` found, and why it is not a stronger one.
+
+    Attributes:
+        sandbox: The strongest sandbox that works here.
+        reasons: For each stronger level, why it was not used (one line each).
+    """
+
+    sandbox: Sandbox
+    reasons: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def why(self) -> str:
+        """One line: why this level and not a stronger one (empty at ``full``)."""
+        if self.sandbox.level == "full":
+            return ""
+        refused = dict(self.reasons)
+        if self.sandbox.level == "namespaces":
+            return f"no user of its own: {refused.get('full', 'not tried')}"
+        return refused.get("namespaces", "namespaces were not tried")
+
+    def summary(self) -> str:
+        """``sandbox: LEVEL [— why not stronger]. In force: …``, one line for the console."""
+        names = {"full": "full", "namespaces": "namespaces", "limits": "limits only"}
+        why = f" — {self.why}" if self.why else ""
+        return (
+            f"sandbox: {names[self.sandbox.level]}{why}. In force: {describe(self.sandbox.level)}."
+        )
+
+
+def _refusal(level: str) -> str | None:
+    """Why ``level`` cannot even be tried here (``None``: try it)."""
+    missing = [tool for tool in ("unshare", "ip") if shutil.which(tool) is None]
+    if missing:
+        return f"{' and '.join(missing)} not found on PATH, so no namespaces"
+    if level == "full":
+        if os.geteuid() != 0:
+            return f"the grader runs as uid {os.geteuid()}, not root"
+        if shutil.which("setpriv") is None:
+            return "setpriv not found on PATH"
+    return None
 
 
 @functools.cache
-def detect(limits: Limits = Limits()) -> Sandbox:
-    """The strongest sandbox that works here (tried once per process)."""
+def detection(limits: Limits = Limits()) -> Detection:
+    """The strongest sandbox that works here, and why not a stronger one (tried once)."""
     import tempfile
 
-    candidates = []
-    if shutil.which("unshare") and shutil.which("ip"):
-        if os.geteuid() == 0 and shutil.which("setpriv"):
-            candidates.append("full")
-        candidates.append("namespaces")
-    for level in candidates:
-        folder = Path(tempfile.mkdtemp(prefix="citylib-sandbox-"))
-        try:
-            uid = Sandbox(level).uid(0)
-            if uid is not None:
-                os.chown(folder, uid, uid)
-            if _works(Sandbox(level, limits), folder):
-                return Sandbox(level, limits)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-    return Sandbox("limits", limits)
+    reasons: list[tuple[str, str]] = []
+    for level in LEVELS[:-1]:
+        refused = _refusal(level)
+        if refused is None:
+            folder = Path(tempfile.mkdtemp(prefix="citylib-sandbox-"))
+            try:
+                uid = Sandbox(level).uid(0)
+                if uid is not None:
+                    os.chown(folder, uid, uid)
+                refused = _try(Sandbox(level, limits), folder)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            if refused is None:
+                return Detection(Sandbox(level, limits), tuple(reasons))
+            if level == "namespaces":
+                switch = _userns_switch()
+                refused = (
+                    f"user namespaces are disabled here ({switch}; unshare --user: {refused})"
+                    if switch
+                    else f"user namespaces are refused here (unshare --user: {refused})"
+                )
+        reasons.append((level, refused))
+    return Detection(Sandbox("limits", limits), tuple(reasons))
+
+
+def detect(limits: Limits = Limits()) -> Sandbox:
+    """The strongest sandbox that works here (tried once per process)."""
+    return detection(limits).sandbox

@@ -63,16 +63,26 @@ def browser(chromium_path: str) -> Iterator[Browser]:
         playwright.stop()
 
 
-@pytest.fixture(scope="module")
-def lab(artifacts_dir: Path, chromium_path: str) -> Iterator[Lab]:
-    """One JupyterLab for the browser tests (started only when a browser is there to drive it)."""
+def _serve(app: str, log: Path) -> Iterator[Lab]:
     # A folder of our own, not pytest's numbered tmp dirs: another pytest run on the
     # same machine may prune those while this lab still serves from one.
     with (
-        tempfile.TemporaryDirectory(prefix="citylib-lab-", ignore_cleanup_errors=True) as home,
-        running_lab(Path(home), artifacts_dir / "jupyterlab.log") as server,
+        tempfile.TemporaryDirectory(prefix=f"citylib-{app}-", ignore_cleanup_errors=True) as home,
+        running_lab(Path(home), log, app=app) as server,
     ):
         yield server
+
+
+@pytest.fixture(scope="module")
+def lab(artifacts_dir: Path, chromium_path: str) -> Iterator[Lab]:
+    """One JupyterLab for the browser tests (started only when a browser is there to drive it)."""
+    yield from _serve("lab", artifacts_dir / "jupyterlab.log")
+
+
+@pytest.fixture(scope="module")
+def notebook7(artifacts_dir: Path, chromium_path: str) -> Iterator[Lab]:
+    """One Jupyter Notebook 7 server, for the notebooks also checked there."""
+    yield from _serve("notebook", artifacts_dir / "notebook7.log")
 
 
 #: The interaction tests, and the widget calls in a notebook's code that make each apply.
@@ -103,7 +113,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         feature = FEATURE_TESTS.get(getattr(item, "originalname", ""))
         callspec = getattr(item, "callspec", None)
-        relpath = callspec.params.get("run") if callspec is not None else None
+        target = callspec.params.get("run") if callspec is not None else None
+        relpath = target[1] if isinstance(target, tuple) else None  # (app, relpath)
         if feature is None or not isinstance(relpath, str):
             keep.append(item)
             continue

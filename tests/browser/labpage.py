@@ -177,9 +177,10 @@ class RunReport:
 class LabNotebook:
     """One notebook open in its own browser page."""
 
-    def __init__(self, page: Page, lab_url: str, relpath: str) -> None:
+    def __init__(self, page: Page, url: str) -> None:
+        """``url``: the page that opens the notebook (``labserver.notebook_url``)."""
         self.page = page
-        self.url = f"{lab_url}/lab/tree/notebooks/{relpath}?reset"
+        self.url = url
         self.console: list[str] = []
         page.on("console", self._on_console)
         page.on("pageerror", lambda error: self.console.append(f"pageerror: {error}"))
@@ -202,10 +203,16 @@ class LabNotebook:
         dialog = page.locator(".jp-Dialog")
         if dialog.count():
             raise AssertionError(f"a dialog blocks the notebook: {dialog.first.inner_text()!r}")
-        if not page.evaluate("() => window.jupyterapp.shell.leftCollapsed"):
-            page.evaluate(
-                "() => window.jupyterapp.commands.execute('application:toggle-left-area')"
-            )
+        # JupyterLab: close the file browser for room. Notebook 7 opens without one.
+        page.evaluate(
+            """() => {
+              const app = window.jupyterapp;
+              if (!app.shell.leftCollapsed
+                  && app.commands.hasCommand('application:toggle-left-area')) {
+                return app.commands.execute('application:toggle-left-area');
+              }
+            }"""
+        )
         page.evaluate(JS_LISTEN_IOPUB)
 
     def run_all(self, timeout: float) -> RunReport:

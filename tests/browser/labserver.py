@@ -1,7 +1,10 @@
 """A throwaway JupyterLab server for the browser tests, and where to find chromium.
 
 The lab serves a temporary copy of ``notebooks/`` with autosave off, so running
-cells never writes to a committed notebook. Its kernels inherit ``CITYLIB_SPEED``
+cells never writes to a committed notebook. The copy is trusted (``jupyter trust``,
+as ``make lab`` does), so committed outputs keep their ``<style>`` from the first
+look. The same harness serves Jupyter Notebook 7 (``app="notebook"``), whose pages
+are built from JupyterLab's parts. Its kernels inherit ``CITYLIB_SPEED``
 (the root conftest sets 20) so the city runs fast, and they get no ``MPLBACKEND``,
 so charts render inline exactly as they do in a learner's lab.
 """
@@ -98,13 +101,16 @@ class Lab:
     url: str
     root: Path
     log: Path
+    app: str = "lab"  # or "notebook": Jupyter Notebook 7
+    env: dict[str, str] = field(default_factory=dict)  # the server's (and trust's) environment
     _cookies: http.cookiejar.CookieJar = field(default_factory=http.cookiejar.CookieJar)
 
     def api(self, method: str, path: str) -> Any:
         """Call the server's REST API (no token; the XSRF cookie the lab page sets)."""
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self._cookies))
         if method != "GET" and not self._xsrf():
-            opener.open(f"{self.url}/lab", timeout=10).close()
+            home = "tree" if self.app == "notebook" else "lab"  # a page that sets the cookie
+            opener.open(f"{self.url}/{home}", timeout=10).close()
         request = urllib.request.Request(f"{self.url}{path}", method=method)
         if method != "GET":
             request.add_header("X-XSRFToken", self._xsrf())
@@ -135,7 +141,54 @@ def _lab_environment(home: Path) -> dict[str, str]:
     env["JUPYTER_CONFIG_DIR"] = str(home / "config")
     env["JUPYTER_RUNTIME_DIR"] = str(home / "runtime")
     env["IPYTHONDIR"] = str(home / "ipython")
+    # Notebook signatures (jupyter trust) go to a database of the test's own.
+    env["JUPYTER_DATA_DIR"] = str(home / "data")
     return env
+
+
+#: What each app's server is called on the command line, and where it opens a notebook.
+APPS: dict[str, tuple[str, str]] = {
+    "lab": ("jupyterlab", "LabApp"),
+    "notebook": ("notebook", "JupyterNotebookApp"),
+}
+
+
+def notebook_url(app: str, base: str, relpath: str) -> str:
+    """The page that opens ``notebooks/RELPATH`` in ``app``."""
+    if app == "notebook":
+        return f"{base}/notebooks/notebooks/{relpath}"
+    return f"{base}/lab/tree/notebooks/{relpath}?reset"
+
+
+def trust(paths: list[Path], env: dict[str, str]) -> None:
+    """``jupyter trust`` the notebooks, as ``make lab`` does before opening them."""
+    subprocess.run(
+        [sys.executable, "-m", "jupyter", "trust", *map(str, paths)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def is_trusted(path: Path, env: dict[str, str]) -> bool:
+    """Whether the notebook's signature is in the (test's own) trust database."""
+    done = subprocess.run(
+        [sys.executable, "-c", _IS_TRUSTED, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip() == "True"
+
+
+_IS_TRUSTED = """
+import sys, nbformat
+from nbformat.sign import NotebookNotary
+print(NotebookNotary().check_signature(nbformat.read(sys.argv[1], as_version=4)))
+"""
 
 
 def _log_tail(log: Path, lines: int = 30) -> str:
@@ -181,40 +234,47 @@ def _stop(process: subprocess.Popen[bytes], lab: Lab | None) -> None:
 
 
 @contextmanager
-def running_lab(home: Path, log: Path) -> Iterator[Lab]:
-    """JupyterLab on 127.0.0.1, a free port, no token, serving a copy of the notebooks.
+def running_lab(home: Path, log: Path, app: str = "lab") -> Iterator[Lab]:
+    """JupyterLab (or Notebook 7) on 127.0.0.1, a free port, no token, serving a trusted
+    copy of the notebooks.
 
     ``home`` (an empty folder) receives the copy, the settings and Jupyter's runtime
     files; the server's output goes to ``log``. The server stops when the block ends,
     however it ends.
     """
+    module, config = APPS[app]
     root = home / "root"
     shutil.copytree(
         notebooks_source(),
         root / "notebooks",
         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
     )
+    env = _lab_environment(home)
+    trust(sorted((root / "notebooks").rglob("*.ipynb")), env)
     _write_settings(home / "settings")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
-        sys.executable, "-m", "jupyterlab",
+        sys.executable, "-m", module,
         "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
         "--ServerApp.port_retries=0",
         "--IdentityProvider.token=", "--ServerApp.password=",
         f"--ServerApp.root_dir={root}",
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         # window.jupyterapp: the tests read cell models and kernel state from it.
-        "--LabApp.expose_app_in_browser=True",
-        f"--LabApp.user_settings_dir={home / 'settings'}",
-        f"--LabApp.workspaces_dir={home / 'workspaces'}",
+        f"--{config}.expose_app_in_browser=True",
+        f"--{config}.user_settings_dir={home / 'settings'}",
+        f"--{config}.workspaces_dir={home / 'workspaces'}",
     ]  # fmt: skip
+    if app == "lab":  # Notebook 7 has neither setting
+        command += [
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ]
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             command,
             cwd=root,
-            env=_lab_environment(home),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -223,7 +283,7 @@ def running_lab(home: Path, log: Path) -> Iterator[Lab]:
         lab = None
         try:
             _wait_until_up(url, process, log)
-            lab = Lab(url=url, root=root, log=log)
+            lab = Lab(url=url, root=root, log=log, app=app, env=env)
             yield lab
         finally:
             _stop(process, lab)

@@ -16,6 +16,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from labpage import LabNotebook, RunReport, strip_ansi, wait_for, wait_steady
-from labserver import Lab, notebooks_source
+from labserver import Lab, is_trusted, notebook_url, notebooks_source
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ElementHandle
@@ -87,10 +88,22 @@ def discover() -> list[str]:
 
 
 NOTEBOOKS = discover()
+#: Notebooks also run in Jupyter Notebook 7 (``make notebook``), by number.
+IN_NOTEBOOK7 = {"01", "02", "04", "05"}
+#: (app, notebook): every notebook in JupyterLab, then those above in Notebook 7.
+TARGETS = [("lab", rel) for rel in NOTEBOOKS] + [
+    ("notebook", rel) for rel in NOTEBOOKS if "/" not in rel and rel[:2] in IN_NOTEBOOK7
+]
 
 
 def notebook_id(relpath: str) -> str:
     return relpath.removesuffix(".ipynb")
+
+
+def target_id(target: tuple[str, str]) -> str:
+    """``01_traffic_jam`` in JupyterLab, ``nb7-01_traffic_jam`` in Notebook 7."""
+    app, relpath = target
+    return notebook_id(relpath) if app == "lab" else f"nb7-{notebook_id(relpath)}"
 
 
 def requires(relpath: str, feature: str) -> bool:
@@ -98,8 +111,8 @@ def requires(relpath: str, feature: str) -> bool:
     return feature in REQUIRED.get(number, set())
 
 
-def artifact_name(relpath: str) -> str:
-    return notebook_id(relpath).replace("/", "-")
+def artifact_name(relpath: str, app: str = "lab") -> str:
+    return target_id((app, relpath)).replace("/", "-")
 
 
 def slug(text: str) -> str:
@@ -116,10 +129,11 @@ class NotebookRun:
     report: RunReport
     artifacts: Path
     summary: dict[str, Any] = field(default_factory=dict)
+    app: str = "lab"  # or "notebook": Jupyter Notebook 7
 
     @property
     def name(self) -> str:
-        return artifact_name(self.relpath)
+        return artifact_name(self.relpath, self.app)
 
     def artifact(self, suffix: str) -> Path:
         return self.artifacts / f"{self.name}{suffix}"
@@ -137,44 +151,63 @@ class NotebookRun:
         return tags
 
 
-@pytest.fixture(scope="module", params=NOTEBOOKS, ids=notebook_id)
+@contextmanager
+def opened(browser: Browser, lab: Lab, relpath: str) -> Iterator[LabNotebook]:
+    """The notebook open in a page of its own; afterwards the page closes, kernels end."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        yield LabNotebook(page, notebook_url(lab.app, lab.url, relpath))
+    finally:
+        context.close()
+        lab.shutdown_kernels()
+
+
+def server_for(request: pytest.FixtureRequest, app: str) -> Lab:
+    """The module's JupyterLab or Notebook 7 server (started on first use)."""
+    lab: Lab = request.getfixturevalue("lab" if app == "lab" else "notebook7")
+    return lab
+
+
+@pytest.fixture(scope="module", params=TARGETS, ids=target_id)
 def run(
-    request: pytest.FixtureRequest, lab: Lab, browser: Browser, artifacts_dir: Path
+    request: pytest.FixtureRequest, browser: Browser, artifacts_dir: Path
 ) -> Iterator[NotebookRun]:
     """Open the notebook in a fresh page, Run All Cells, screenshot the result."""
-    relpath: str = request.param
-    for stale in artifacts_dir.glob(f"{artifact_name(relpath)}[.-]*"):
+    app, relpath = request.param
+    for stale in artifacts_dir.glob(f"{artifact_name(relpath, app)}[.-]*"):
         stale.unlink()
     committed = json.loads((notebooks_source() / relpath).read_text(encoding="utf-8"))
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    nb = LabNotebook(page, lab.url, relpath)
-    state = NotebookRun(relpath, committed, nb, RunReport(), artifacts_dir)
+    with opened(browser, server_for(request, app), relpath) as nb:
+        state = NotebookRun(relpath, committed, nb, RunReport(), artifacts_dir, app=app)
+        yield from _run_and_record(state)
+
+
+def _run_and_record(state: NotebookRun) -> Iterator[NotebookRun]:
+    """Run All, screenshot, hand the run to the tests; then write its summary."""
+    nb = state.nb
     try:
         nb.open()
         state.report = nb.run_all(RUN_TIMEOUT)
         nb.screenshot_notebook(state.artifact(".png"))
         state.summary.update(
+            app=state.app,
             run_seconds=round(state.report.seconds, 1),
             finished=state.report.finished,
             code_cells=sum(c["type"] == "code" for c in state.report.cells),
         )
         yield state
     finally:
-        try:
-            if not state.artifact(".png").exists():  # opening or running broke: show how
-                try:
-                    nb.screenshot_notebook(state.artifact(".png"))
-                except Exception as exc:  # the page may be gone; the test reports the cause
-                    state.summary["screenshot_failed"] = str(exc)
-            state.summary["browser_console"] = nb.console
-            state.artifact(".json").write_text(
-                json.dumps(state.summary, indent=2, ensure_ascii=False), encoding="utf-8"
-            )
-        finally:
-            context.close()
-            lab.shutdown_kernels()
+        if not state.artifact(".png").exists():  # opening or running broke: show how
+            try:
+                nb.screenshot_notebook(state.artifact(".png"))
+            except Exception as exc:  # the page may be gone; the test reports the cause
+                state.summary["screenshot_failed"] = str(exc)
+        state.summary["browser_console"] = nb.console
+        state.artifact(".json").write_text(
+            json.dumps(state.summary, indent=2, ensure_ascii=False), encoding="utf-8"
+        )
 
 
 # -- after Run All ------------------------------------------------------------------
@@ -413,17 +446,16 @@ def test_run_buttons_redraw(run: NotebookRun) -> None:
     redraws.verdict()
 
 
-def test_glossary_tips_show_on_hover(run: NotebookRun) -> None:
-    """Hovering a glowing keyword reveals Popy's explanation, on top and readable."""
-    nb = run.require_finished()
+def hover_keywords(nb: LabNotebook, shot: Path) -> tuple[int, list[dict[str, str]], list[str]]:
+    """Hover every glossary keyword shown; (how many, what each tip said, problems).
+
+    Each tip must be hidden before the hover and shown (displayed, opaque, on top at
+    its centre) during it; ``shot`` gets a picture of the first keyword with its tip.
+    """
     page = nb.page
     keywords = page.locator(KEYWORDS)
     total = keywords.count()
-    run.summary["keywords"] = []
-    if total == 0:
-        if requires(run.relpath, "keyword"):
-            pytest.fail("this notebook must have glossary keywords (.citylib-keyword); none shown")
-        pytest.skip("no glossary keyword in this notebook")
+    explained: list[dict[str, str]] = []
     problems = []
     for index in range(min(total, MAX_KEYWORDS)):
         keyword = keywords.nth(index)
@@ -447,7 +479,7 @@ def test_glossary_tips_show_on_hover(run: NotebookRun) -> None:
         text = tip.inner_text().strip()
         if not text:
             problems.append(f"keyword {word!r}: the tip is empty")
-        run.summary["keywords"].append({"word": word, "tip": text})
+        explained.append({"word": word, "tip": text})
         if index == 0:
             box_k, box_t = keyword.bounding_box(), tip.bounding_box()
             if box_k and box_t:
@@ -456,11 +488,52 @@ def test_glossary_tips_show_on_hover(run: NotebookRun) -> None:
                 right = max(box_k["x"] + box_k["width"], box_t["x"] + box_t["width"]) + 40
                 bottom = max(box_k["y"] + box_k["height"], box_t["y"] + box_t["height"]) + 40
                 page.screenshot(
-                    path=str(run.artifact("-glossary.png")),
+                    path=str(shot),
                     clip={"x": left, "y": top, "width": right - left, "height": bottom - top},
                 )
     page.mouse.move(1, 1)
+    return total, explained, problems
+
+
+def test_glossary_tips_show_on_hover(run: NotebookRun) -> None:
+    """Hovering a glowing keyword reveals Popy's explanation, on top and readable."""
+    nb = run.require_finished()
+    total, explained, problems = hover_keywords(nb, run.artifact("-glossary.png"))
+    run.summary["keywords"] = explained
+    if total == 0:
+        if requires(run.relpath, "keyword"):
+            pytest.fail("this notebook must have glossary keywords (.citylib-keyword); none shown")
+        pytest.skip("no glossary keyword in this notebook")
     assert not problems, "\n".join(problems)
+
+
+#: Notebooks whose committed glossary must explain on hover before anything runs.
+GLOSSARY_NOTEBOOKS = [
+    rel for rel in NOTEBOOKS if "/" not in rel and "keyword" in REQUIRED.get(rel[:2], set())
+]
+
+
+@pytest.mark.parametrize("app", ["lab", "notebook"], ids=["lab", "nb7"])
+@pytest.mark.parametrize("relpath", GLOSSARY_NOTEBOOKS, ids=notebook_id)
+def test_committed_glossary_explains_before_any_cell_runs(
+    request: pytest.FixtureRequest,
+    browser: Browser,
+    artifacts_dir: Path,
+    app: str,
+    relpath: str,
+) -> None:
+    """Trusted (as ``make lab`` leaves them), the saved outputs keep their ``<style>``:
+    the keywords explain on hover at the first look, with no cell run."""
+    lab = server_for(request, app)
+    source = lab.root / "notebooks" / relpath
+    assert is_trusted(source, lab.env), f"the server's copy of {relpath} is not trusted"
+    with opened(browser, lab, relpath) as nb:
+        nb.open()  # waits for the kernel to be idle; nothing is sent to it
+        shot = artifacts_dir / f"{artifact_name(relpath, app)}-glossary-before-run.png"
+        total, explained, problems = hover_keywords(nb, shot)
+    assert total > 0, "no glossary keyword in the committed outputs (was the <style> dropped?)"
+    assert not problems, "before any cell ran:\n" + "\n".join(problems)
+    assert len(explained) == min(total, MAX_KEYWORDS)
 
 
 def test_surge_on_async_route(run: NotebookRun) -> None:
