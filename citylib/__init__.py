@@ -28,6 +28,8 @@ The code's own words, one meaning each:
   ``async``); ``run_race`` runs one, ``race_modes`` several, ``race_blocking`` one
   from a script.
 * **makespan**: city seconds from the first arrival to the last finish.
+* **lanes** (your own): :mod:`citylib.lanes` records any asyncio code, one lane per
+  task, each a run of *running* (holding the loop) and *awaiting* (suspended) spans.
 * **stall**: a stretch of real time the event loop was held (could not run anything),
   at least the threshold long, found by the one loop watcher and named by the line
   that held it. Notebooks show a stall as a 🚧 roadblock.
@@ -73,6 +75,7 @@ __version__ = "0.1.0"
 _LAZY_MODULES = {
     "charts": "citylib._views.charts",
     "crashes": "citylib._lessons.crashes",
+    "lanes": "citylib._views.lanes",
     "roadblock": "citylib._core.watch",
     "server": "citylib._lessons.server",
     "sprint": "citylib._views.sprint",
@@ -101,6 +104,7 @@ __all__ = [
     "fetch_weather",
     "generate_image",
     "get_ai_reply",
+    "lanes",
     "predict_makespan",
     "race_blocking",
     "race_modes",
@@ -115,6 +119,13 @@ __all__ = [
     "timeline",
     "trace",
 ]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext citylib``: the ``%%lanes`` cell magic (see :mod:`citylib.lanes`)."""
+    from citylib._views.lanes_magic import load
+
+    load(ipython)
 
 
 def __getattr__(name: str) -> ModuleType:

@@ -57,7 +57,8 @@ def test_a_blocking_call_is_caught_with_its_line_and_function(
     assert found.line == "time.sleep(SLEEP)  # noqa: ASYNC251  # rude-sleep"
     assert found.function == "rude_weather"
     assert found.lineno == line_of("rude-sleep")
-    assert found.where == f"{HERE}, line {found.lineno}"
+    assert found.place == f"{HERE}, line {found.lineno}"
+    assert found.where == f"{HERE}:{found.lineno}"
     assert w.threshold <= found.seconds <= took
     assert found.seconds >= 0.5 * SLEEP
     printed = capsys.readouterr().out
@@ -175,10 +176,15 @@ def test_places_are_named_without_machine_paths() -> None:
 
 
 def test_a_roadblock_reads_well_and_hides_its_path() -> None:
-    found = Stall(0.31, "this cell, line 3", "time.sleep(0.3)", "rude", 3, "/tmp/x/1.py")
+    found = Stall(
+        0.0, 0.31, "cell In[1], line 3", "time.sleep(0.3)", "rude", 3, "this cell, line 3",
+        "/tmp/x/1.py",
+    )
     assert str(found) == "stuck for 0.31 s at this cell, line 3 in rude(): time.sleep(0.3)"
     assert "/tmp" not in repr(found)
-    top = Stall(0.2, "this cell, line 1", "", "<module>", 1, "/tmp/x/1.py")
+    top = Stall(
+        0.0, 0.2, "cell In[1], line 1", "", "<module>", 1, "this cell, line 1", "/tmp/x/1.py"
+    )
     assert str(top) == "stuck for 0.20 s at this cell, line 1"
 
 
@@ -194,7 +200,7 @@ def test_the_road_sign_widget_turns_red_and_prints_its_verdict(
 
     sign = asyncio.run(main())
     assert "roadblock" in sign.widget.value and "#D55E00" in sign.widget.value
-    assert sign.watch.roadblocks[0].where == f"{HERE}, line {line_of('rude-sleep')}"
+    assert sign.watch.roadblocks[0].place == f"{HERE}, line {line_of('rude-sleep')}"
     assert "🚧 1 roadblock" in capsys.readouterr().out
 
     async def calm() -> RoadblockSign:

@@ -32,7 +32,16 @@ from typing import Any
 from citylib._core.race import RaceResult
 from citylib._core.timeline import Timeline, Trip
 
-__all__ = ["MIN_WAIT", "PERFETTO_URL", "TraceFile", "dumps", "to_trace", "write"]
+__all__ = [
+    "MICROS",
+    "MIN_WAIT",
+    "PERFETTO_URL",
+    "TraceFile",
+    "dumps",
+    "meta_event",
+    "to_trace",
+    "write",
+]
 
 #: Microseconds in a (city) second: trace timestamps are in microseconds.
 MICROS = 1_000_000
@@ -72,7 +81,7 @@ def _pack(spans: Iterable[tuple[int, int, Trip]]) -> list[list[tuple[int, int, T
     return tracks
 
 
-def _meta(name: str, pid: int, tid: int | None, args: dict[str, Any]) -> dict[str, Any]:
+def meta_event(name: str, pid: int, tid: int | None, args: dict[str, Any]) -> dict[str, Any]:
     """A metadata event (``"ph": "M"``) naming or ordering a process (no ``tid``) or a thread."""
     event: dict[str, Any] = {"name": name, "ph": "M", "pid": pid}
     if tid is not None:
@@ -125,14 +134,14 @@ def to_trace(*sources: RaceResult | Timeline, waits: bool = True) -> dict[str, A
     def thread(pid: int, name: str, order: int) -> int:
         nonlocal next_tid
         tid, next_tid = next_tid, next_tid + 1
-        meta.append(_meta("thread_name", pid, tid, {"name": name}))
-        meta.append(_meta("thread_sort_index", pid, tid, {"sort_index": order}))
+        meta.append(meta_event("thread_name", pid, tid, {"name": name}))
+        meta.append(meta_event("thread_sort_index", pid, tid, {"sort_index": order}))
         return tid
 
     for pid, source in enumerate(sources, 1):
         title, trips = _unpack(source, pid)
-        meta.append(_meta("process_name", pid, None, {"name": title}))
-        meta.append(_meta("process_sort_index", pid, None, {"sort_index": pid}))
+        meta.append(meta_event("process_name", pid, None, {"name": title}))
+        meta.append(meta_event("process_sort_index", pid, None, {"sort_index": pid}))
         order = 0
         lanes = list(dict.fromkeys(t.lane for t in sorted(trips, key=lambda t: t.start)))
         for lane in lanes:

@@ -63,7 +63,9 @@ __all__ = [
     "Spot",
     "Stall",
     "Watch",
+    "code_place",
     "describe_place",
+    "is_cell",
     "is_user_code",
     "silences",
     "watch",
@@ -98,29 +100,45 @@ class Spot(NamedTuple):
 
 @dataclass(frozen=True)
 class Stall:
-    """One stretch of time the event loop could not move.
+    """One stretch of time the event loop was held: nothing else on it could run.
 
     Attributes:
-        seconds: Real seconds the loop stood still (at least this long).
-        where: The place in words, such as ``"this cell, line 3"``.
-        line: The source line, stripped (empty when unknown).
+        start: Real seconds from the start of the watch (or recording) to the stall.
+        duration: Real seconds the loop was held (at least this long).
+        where: The learner's line that held it: ``"file.py:LINE"`` or
+            ``"cell In[N], line LINE"``.
+        code: The source line, stripped (empty when unknown).
         function: The function it was in (``"<module>"`` for a cell's top level).
         lineno: The line number.
+        place: The same place in words, for the roadblock sign: ``"this cell, line
+            3"`` for the cell that started watching.
         filename: The raw file name; kept out of ``repr`` so a notebook never
             prints a machine path.
     """
 
-    seconds: float
+    start: float
+    duration: float
     where: str
-    line: str
-    function: str
-    lineno: int
-    filename: str = field(repr=False, compare=False)
+    code: str
+    function: str = ""
+    lineno: int = 0
+    place: str = ""
+    filename: str = field(default="", repr=False, compare=False)
+
+    @property
+    def seconds(self) -> float:
+        """How long the loop was held (the roadblock detector's word for it)."""
+        return self.duration
+
+    @property
+    def line(self) -> str:
+        """The source line (the roadblock detector's word for it)."""
+        return self.code
 
     def __str__(self) -> str:
         inside = "" if self.function == "<module>" else f" in {self.function}()"
-        code = f": {self.line}" if self.line else ""
-        return f"stuck for {self.seconds:.2f} s at {self.where}{inside}{code}"
+        code = f": {self.code}" if self.code else ""
+        return f"stuck for {self.duration:.2f} s at {self.place or self.where}{inside}{code}"
 
 
 class Watch:
@@ -135,6 +153,8 @@ class Watch:
         on_block: Called with the first :class:`Spot` seen once the loop is stuck
             (while it still is), for live displays.
         on_roadblock: Called with each :class:`Stall` once the loop moves again.
+        origin: The ``time.perf_counter()`` reading stalls' ``start`` counts from
+            (default: when the watch begins).
 
     Attributes:
         roadblocks: Every roadblock seen, in order.
@@ -147,6 +167,7 @@ class Watch:
         announce: bool = True,
         on_block: Callable[[Spot], object] | None = None,
         on_roadblock: Callable[[Stall], object] | None = None,
+        origin: float | None = None,
     ) -> None:
         if not threshold > 0:
             raise ValueError(f"threshold is a positive number of seconds, not {threshold!r}")
@@ -155,6 +176,8 @@ class Watch:
         self.on_block = on_block
         self.on_roadblock = on_roadblock
         self.roadblocks: list[Stall] = []
+        # Stalls' start times count from here (real seconds); a recording passes its own.
+        self._origin = origin
         # Ping (and tick) often enough that a roadblock is measured to within a few
         # ms, and sample a stuck loop often enough to find the line it is stuck on.
         self._interval = min(self.threshold / 10, 0.005)
@@ -188,6 +211,8 @@ class Watch:
         home = _user_spot(sys._getframe(1))
         self._home = home.filename if home is not None else ""
         self._alive = time.perf_counter()
+        if self._origin is None:
+            self._origin = self._alive
         self._ticker = self._loop.call_soon(self._tick)
         self._thread = threading.Thread(
             target=self._watchdog, name="citylib-roadblock-watchdog", daemon=True
@@ -278,9 +303,9 @@ class Watch:
                 end, alive = answered[0]
             else:  # the watch ended while the loop was stuck (the block itself blocked)
                 end, alive = self._stopped_at or time.perf_counter(), self._alive
-            seconds = end - min(alive, sent)
-            if samples and seconds >= self.threshold:  # no samples: never really stuck
-                self._report(seconds, samples)
+            began = min(alive, sent)
+            if samples and end - began >= self.threshold:  # no samples: never really stuck
+                self._report(began, end - began, samples)
 
     def _sample_until(self, pong: threading.Event) -> Counter[Spot]:
         """Sample the stuck loop's stack until it answers (or the watch ends)."""
@@ -305,14 +330,16 @@ class Watch:
         finally:
             del frame  # frames hold their locals alive
 
-    def _report(self, seconds: float, samples: Counter[Spot]) -> None:
+    def _report(self, began: float, seconds: float, samples: Counter[Spot]) -> None:
         spot = samples.most_common(1)[0][0]
         found = Stall(
-            seconds=seconds,
-            where=describe_place(spot.filename, spot.lineno, home=self._home),
-            line=linecache.getline(spot.filename, spot.lineno).strip(),
+            start=began - (self._origin or began),
+            duration=seconds,
+            where=code_place(spot.filename, spot.lineno),
+            code=linecache.getline(spot.filename, spot.lineno).strip(),
             function=spot.function,
             lineno=spot.lineno,
+            place=describe_place(spot.filename, spot.lineno, home=self._home),
             filename=spot.filename,
         )
         self.roadblocks.append(found)
@@ -533,7 +560,8 @@ def _is_idle(frame: FrameType) -> bool:
     )
 
 
-def _is_cell(filename: str) -> bool:
+def is_cell(filename: str) -> bool:
+    """Whether ``filename`` is a notebook cell's (ipykernel's or plain IPython's)."""
     return bool(_KERNEL_CELL.search(filename) or _IPYTHON_INPUT.match(filename))
 
 
@@ -549,7 +577,15 @@ def _cell_name(filename: str) -> str | None:
     match = _IPYTHON_INPUT.match(filename)
     if match:
         return f"cell In[{match[1]}]"
-    return "a notebook cell" if _is_cell(filename) else None
+    return "a notebook cell" if is_cell(filename) else None
+
+
+def code_place(filename: str, lineno: int) -> str:
+    """A place as code names it: ``"cell In[4], line 2"`` for a cell, ``"app.py:12"``."""
+    cell = _cell_name(filename)
+    if cell is not None:
+        return f"{cell}, line {lineno}"
+    return f"{os.path.basename(filename)}:{lineno}"
 
 
 def describe_place(filename: str, lineno: int, *, home: str = "") -> str:
@@ -559,7 +595,7 @@ def describe_place(filename: str, lineno: int, *, home: str = "") -> str:
     watching) and a notebook cell, ``"cell In[4], line 2"`` for another cell,
     ``"script.py, line 12"`` for a file.
     """
-    if filename == home and _is_cell(filename):
+    if filename == home and is_cell(filename):
         return f"this cell, line {lineno}"
     place = _cell_name(filename) or os.path.basename(filename)
     return f"{place}, line {lineno}"

@@ -1,0 +1,663 @@
+"""Your own lanes: record any asyncio code as lanes, with the line that held the loop.
+
+``with record() as rec:`` (inside running async code) records every task started
+inside the block, and the block's own code, as a :class:`Lane` each: when it ran
+(held the loop) and when it awaited (suspended, the loop free for others), with the
+learner's line it was suspended at. ``run(main())`` does the same for a script. The
+one loop watcher (:class:`~citylib._core.watch.Watch`) runs alongside and reports
+each :class:`~citylib._core.watch.Stall`: the loop held past the threshold, named by
+the learner's line that held it.
+
+How: a task factory, installed on the running loop for the block and chained to the
+loop's previous one (which is back in place afterwards), wraps each new task's
+coroutine in a thin :class:`collections.abc.Coroutine` that notes the clock on every
+``send`` and ``throw`` (asyncio's C tasks accept it on 3.11 to 3.13). Results,
+exceptions, cancellation and context variables pass through untouched. A step's
+record is two clock readings and the awaited frames' line numbers; everything else
+is worked out when the recording is read.
+
+The block's own lane: on Python 3.12+ ``sys.monitoring`` reports each time the
+block's code object yields or resumes, so its spans are exact; on 3.11 it is worked
+out from the other lanes (running until the first task starts and after the last
+one's last step, awaiting in between).
+
+All times are **real** seconds from the block's start (the clock's one seam, so
+tests may run it on virtual time). citylib's services wait *city* seconds, so inside
+a recording an 8-city-second Image Gen call lasts ``8 / CITYLIB_SPEED`` seconds: at
+speed 20, 0.4 s. Stalls are real time too: ``time.sleep(0.3)`` holds the loop 0.3 s
+at any speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Coroutine, Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import CodeType, FrameType
+from typing import Any, Generic, TypeVar
+
+from citylib._core import clock
+from citylib._core.trace import MICROS, meta_event
+from citylib._core.watch import (
+    STALL_THRESHOLD,
+    Stall,
+    Watch,
+    code_place,
+    is_cell,
+    is_user_code,
+)
+
+__all__ = [
+    "KINDS",
+    "LANE_STATUSES",
+    "Lane",
+    "Recorder",
+    "Recording",
+    "Span",
+    "Stall",
+    "record",
+    "run",
+]
+
+#: What a lane can be doing: holding the loop, or suspended at an ``await``.
+KINDS = ("running", "awaiting")
+
+#: How a lane can end: ``"pending"`` when the recording closed before it did.
+LANE_STATUSES = ("done", "error", "cancelled", "pending")
+
+T = TypeVar("T")
+
+# asyncio names a task "Task-N" unless it is given a name; with a task factory,
+# Python 3.13.0's create_task renames an unnamed task "None".
+_DEFAULT_TASK_NAME = re.compile(r"Task-\d+|None")
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A stretch of one lane: ``kind`` is ``"running"`` or ``"awaiting"``.
+
+    Attributes:
+        kind: ``"running"`` (holding the loop) or ``"awaiting"`` (suspended).
+        start: Seconds from the recording's start.
+        end: Seconds from the recording's start.
+        where: For an awaiting span, the learner's line it was suspended at
+            (``"file.py:LINE"`` or ``"cell In[N], line LINE"``); empty for running.
+    """
+
+    kind: str
+    start: float
+    end: float
+    where: str = ""
+
+    @property
+    def duration(self) -> float:
+        """Seconds the span lasted."""
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One task's lane.
+
+    Attributes:
+        name: The task's name when it was given one, else its coroutine's
+            ``__qualname__``.
+        start: When the task was started (seconds from the recording's start).
+        end: When it finished (or the recording's end, while pending).
+        status: ``"done"``, ``"error"``, ``"cancelled"`` or ``"pending"``.
+        spans: Running and awaiting stretches, in order.
+    """
+
+    name: str
+    start: float
+    end: float
+    status: str
+    spans: tuple[Span, ...] = ()
+
+    def time(self, kind: str) -> float:
+        """Seconds the lane spent ``"running"`` or ``"awaiting"``."""
+        return sum(s.duration for s in self.spans if s.kind == kind)
+
+
+# -- the hot path: one traced coroutine per task -----------------------------------------
+
+
+class _Track:
+    """A task's raw record: clock readings and the frames it awaited in."""
+
+    __slots__ = ("created", "ended", "marks", "name", "outcome", "qualname", "task", "waits")
+
+    def __init__(self, created: float, qualname: str) -> None:
+        self.created = created
+        self.qualname = qualname
+        self.name = ""
+        self.task: asyncio.Task[Any] | None = None
+        # Readings in pairs: a step's start and end. Between two pairs the task awaited.
+        self.marks: list[float] = []
+        # For each step that ended suspended: the awaited frames, outermost first.
+        self.waits: list[list[tuple[CodeType, int]]] = []
+        self.outcome = "pending"
+        self.ended: float | None = None
+
+
+def _awaited_frames(coro: Any) -> list[tuple[CodeType, int]]:
+    """``(code, line)`` of each coroutine down the chain ``coro`` is suspended in."""
+    frames: list[tuple[CodeType, int]] = []
+    while True:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            return frames
+        frames.append((frame.f_code, frame.f_lineno))
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+
+
+def _outcome(exc: BaseException) -> str:
+    if isinstance(exc, StopIteration):
+        return "done"
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled"
+    return "error"
+
+
+class _Traced(Coroutine[Any, Any, Any]):
+    """A task's coroutine, noting the clock around every step (see the module doc)."""
+
+    __slots__ = ("_coro", "_read", "_track")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], track: _Track, read: Callable[[], float]):
+        self._coro = coro
+        self._track = track
+        self._read = read
+
+    def send(self, value: Any) -> Any:
+        track, read = self._track, self._read
+        track.marks.append(read())
+        try:
+            step = self._coro.send(value)
+        except BaseException as exc:
+            track.marks.append(read())
+            track.outcome = _outcome(exc)
+            raise
+        track.marks.append(read())
+        track.waits.append(_awaited_frames(self._coro))
+        return step
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        track, read = self._track, self._read
+        track.marks.append(read())
+        try:
+            # The one-argument form: the three-argument one is deprecated since 3.12.
+            step = self._coro.throw(typ) if val is None and tb is None else (
+                self._coro.throw(typ, val, tb)
+            )
+        except BaseException as exc:
+            track.marks.append(read())
+            track.outcome = _outcome(exc)
+            raise
+        track.marks.append(read())
+        track.waits.append(_awaited_frames(self._coro))
+        return step
+
+    def close(self) -> None:
+        self._coro.close()
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._coro.__await__()
+
+    def __getattr__(self, name: str) -> Any:
+        # What asyncio and debuggers read off a coroutine (cr_frame, cr_await,
+        # __qualname__...) comes from the coroutine itself.
+        return getattr(self._coro, name)
+
+    def __repr__(self) -> str:
+        return repr(self._coro)
+
+
+if sys.version_info >= (3, 13):
+
+    class _Task(asyncio.Task):  # type: ignore[type-arg]
+        """A plain task that keeps its default name.
+
+        With a task factory, Python 3.13's ``create_task`` calls ``set_name(None)``,
+        which would rename an unnamed task ``"None"`` instead of ``"Task-N"``.
+        """
+
+        def set_name(self, value: object) -> None:
+            if value is not None:
+                super().set_name(value)
+
+else:
+    _Task = asyncio.Task
+
+
+# -- the recording --------------------------------------------------------------------
+
+
+@dataclass
+class Recording(Generic[T]):
+    """What a recording saw: the lanes, the stalls, and (for :func:`run`) the result.
+
+    Attributes:
+        lanes: One :class:`Lane` per task, in start order; the block's own code is
+            the first.
+        stalls: Every time the loop was held at least ``threshold`` real seconds.
+        threshold: Real seconds of holding that count as a stall.
+        duration: Seconds from the block's start to its end.
+        result: What ``main()`` returned (:func:`run` only).
+    """
+
+    lanes: list[Lane] = field(default_factory=list)
+    stalls: list[Stall] = field(default_factory=list)
+    threshold: float = STALL_THRESHOLD
+    duration: float = 0.0
+    result: T | None = None
+
+    @property
+    def makespan(self) -> float:
+        """Seconds from the block's start to the last lane's end (0 with no lanes)."""
+        return max((lane.end for lane in self.lanes), default=0.0)
+
+    def most_at_once(self) -> int:
+        """The most lanes on the road at the same moment."""
+        events = sorted(
+            [(lane.start, 1) for lane in self.lanes] + [(lane.end, -1) for lane in self.lanes]
+        )
+        most = level = 0
+        for _, step in events:
+            level += step
+            most = max(most, level)
+        return most
+
+    def summary(self) -> str:
+        """One line a beginner reads instead of the chart."""
+        n = len(self.lanes)
+        line = (
+            f"{n} {'lane' if n == 1 else 'lanes'} done in {self.makespan:.2f} s, "
+            f"at most {self.most_at_once()} on the road at once"
+        )
+        troubled = [lane for lane in self.lanes if lane.status != "done"]
+        if troubled:
+            line += "; " + ", ".join(f"{lane.name} {lane.status}" for lane in troubled)
+        if not self.stalls:
+            return line + f"; the event loop was never held for {self.threshold:g} s or more. ✅"
+        worst = max(self.stalls, key=lambda s: s.duration)
+        held = "once" if len(self.stalls) == 1 else f"{len(self.stalls)} times"
+        code = f" ({worst.code})" if worst.code else ""
+        return (
+            line + f"; the event loop was held {held}, longest {worst.duration:.2f} s "
+            f"at {worst.where}{code}. 🚧"
+        )
+
+    def to_trace(self) -> dict[str, Any]:
+        """The recording as Chrome / Perfetto trace JSON (see :mod:`citylib._core.trace`).
+
+        One process, one thread per lane, a complete event per span, and the stalls
+        on a thread of their own, each named by its line. Times are microseconds.
+        """
+        events: list[dict[str, Any]] = [meta_event("process_name", 1, None, {"name": "lanes"})]
+        for tid, lane in enumerate(self.lanes, 1):
+            events.append(meta_event("thread_name", 1, tid, {"name": lane.name}))
+            events.append(meta_event("thread_sort_index", 1, tid, {"sort_index": tid}))
+            for span in lane.spans:
+                events.append(_complete(span.kind, span.kind, tid, span.start, span.end,
+                                        {"where": span.where, "status": lane.status}))
+        stall_tid = len(self.lanes) + 1
+        if self.stalls:
+            events.append(meta_event("thread_name", 1, stall_tid, {"name": "stalls"}))
+            events.append(meta_event("thread_sort_index", 1, stall_tid, {"sort_index": stall_tid}))
+        for stall in self.stalls:
+            events.append(_complete(f"stall at {stall.where}", "stall", stall_tid, stall.start,
+                                    stall.start + stall.duration, {"code": stall.code}))
+        return {
+            "traceEvents": events,
+            "displayTimeUnit": "ms",
+            "otherData": {"generator": "citylib.lanes", "clock": "real seconds"},
+        }
+
+
+def _complete(
+    name: str, cat: str, tid: int, start: float, end: float, args: dict[str, Any]
+) -> dict[str, Any]:
+    ts = round(start * MICROS)
+    return {"name": name, "cat": cat, "ph": "X", "pid": 1, "tid": tid, "ts": ts,
+            "dur": max(0, round(end * MICROS) - ts), "args": args}
+
+
+_active: contextvars.ContextVar[Recorder[Any] | None] = contextvars.ContextVar(
+    "citylib_lanes", default=None
+)
+
+# sys.monitoring tool ids citylib may take (3 and 4 have no assigned role).
+_TOOL_IDS = (4, 3)
+
+
+class Recorder(Generic[T]):
+    """Records the lanes of a block; use :func:`record` or :func:`run`.
+
+    Args:
+        threshold: Real seconds of holding that count as a stall.
+        recording: The recording to fill (a subclass adds drawing).
+        block_name: The block's own lane's name (default: its function's name,
+            ``"this cell"`` in a notebook).
+    """
+
+    def __init__(
+        self,
+        threshold: float = STALL_THRESHOLD,
+        *,
+        recording: Recording[T] | None = None,
+        block_name: str | None = None,
+        frame: FrameType | None = None,
+    ) -> None:
+        self.recording: Recording[T] = recording if recording is not None else Recording()
+        self.recording.threshold = threshold
+        self._watch = Watch(threshold, announce=False)
+        self._block_name = block_name
+        self._frame = frame
+        self._read = clock.reading()
+        self._origin = 0.0
+        self._tracks: list[_Track] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._previous: Any = None
+        self._token: contextvars.Token[Recorder[Any] | None] | None = None
+        # ("resume" | "yield", when, where) of the block's own code, on 3.12+.
+        self._block: list[tuple[str, float, str]] = []
+        self._block_where: list[str] = []
+        self._tool: int | None = None
+
+    # -- the task factory ------------------------------------------------------------
+
+    def _factory(self, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        if _active.get() is self and asyncio.iscoroutine(coro):
+            track = _Track(self._read() - self._origin, _qualname(coro))
+            self._tracks.append(track)
+            coro = _Traced(coro, track, self._read)
+            if not self._block_where and self._frame is not None:
+                # The block is creating tasks: the line it is about to await them on.
+                self._block_where.append(code_place(self._frame.f_code.co_filename,
+                                                    self._frame.f_lineno))
+        else:
+            track = None
+        previous = self._previous
+        if previous is not None:
+            task = previous(loop, coro, **kwargs)
+        else:
+            task = _Task(coro, loop=loop, **kwargs)
+        if track is not None:
+            track.task = task
+        return task
+
+    # -- entering and leaving --------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start recording on ``loop`` (the block's code runs on it)."""
+        self._loop = loop
+        self._origin = self._read()
+        self._watch._origin = _perf_origin(self._read, self._origin)
+        self._previous = loop.get_task_factory()
+        loop.set_task_factory(self._factory)
+        self._token = _active.set(self)
+        self._watch.__enter__()
+        self._monitor_block()
+
+    def stop(self) -> Recording[T]:
+        """Stop recording, put the previous task factory back, and build the lanes."""
+        end = self._read() - self._origin
+        self._unmonitor_block()
+        self._watch.__exit__(None, None, None)
+        if self._token is not None:
+            _active.reset(self._token)
+        if self._loop is not None:
+            self._loop.set_task_factory(self._previous)
+        rec = self.recording
+        rec.duration = end
+        rec.stalls = list(self._watch.roadblocks)
+        tracks = [self._lane(t, end) for t in self._tracks]
+        rec.lanes = [self._block_lane(tracks, end), *tracks] if self._frame is not None else tracks
+        return rec
+
+    # -- building lanes ----------------------------------------------------------------
+
+    def _lane(self, track: _Track, end: float) -> Lane:
+        origin = self._origin
+        marks = [m - origin for m in track.marks]
+        spans: list[Span] = []
+        for i in range(0, len(marks) - 1, 2):
+            spans.append(Span("running", marks[i], marks[i + 1]))
+            if i // 2 < len(track.waits):
+                until = marks[i + 2] if i + 2 < len(marks) else end
+                spans.append(Span("awaiting", marks[i + 1], until, _where(track.waits[i // 2])))
+        finished = track.outcome != "pending"
+        name = track.task.get_name() if track.task is not None else ""
+        return Lane(
+            name=name if name and not _DEFAULT_TASK_NAME.fullmatch(name) else track.qualname,
+            start=track.created,
+            end=marks[-1] if finished and marks else end,
+            status=track.outcome,
+            spans=tuple(spans),
+        )
+
+    def _block_lane(self, tasks: list[Lane], end: float) -> Lane:
+        frame = self._frame
+        assert frame is not None
+        where = code_place(frame.f_code.co_filename, frame.f_lineno)
+        name = self._block_name or _frame_name(frame)
+        if self._block:
+            return Lane(name, 0.0, end, "done", _monitored_spans(self._block, end, where))
+        # 3.11: running until the first task's first step, awaiting until the last
+        # task's last step before the block ended, running again to the end.
+        steps = [s for lane in tasks for s in lane.spans if s.kind == "running"]
+        if not steps:
+            return Lane(name, 0.0, end, "done", (Span("running", 0.0, end),))
+        first = min(s.start for s in steps)
+        last = max(s.end for s in steps)
+        waited = self._block_where[0] if self._block_where else where
+        spans = (
+            Span("running", 0.0, first),
+            Span("awaiting", first, last, waited),
+            Span("running", last, end),
+        )
+        return Lane(name, 0.0, end, "done", spans)
+
+    # -- the block's own lane on 3.12+ ---------------------------------------------------
+
+    def _monitor_block(self) -> None:
+        frame = self._frame
+        if frame is None:
+            return
+        if not frame.f_code.co_flags & inspect.CO_COROUTINE:  # plain code cannot await
+            return
+        monitoring = getattr(sys, "monitoring", None)
+        if monitoring is None:
+            return
+        for tool in _TOOL_IDS:
+            if monitoring.get_tool(tool) is None:
+                monitoring.use_tool_id(tool, "citylib-lanes")
+                self._tool = tool
+                break
+        else:
+            return
+        code, events = frame.f_code, monitoring.events
+        origin, read, block = self._origin, self._read, self._block
+        home = frame
+
+        def on_resume(code: CodeType, offset: int) -> None:
+            if sys._getframe(1) is home:
+                block.append(("resume", read() - origin, ""))
+
+        def on_yield(code: CodeType, offset: int, value: object) -> None:
+            caller = sys._getframe(1)
+            if caller is home:
+                block.append(("yield", read() - origin,
+                              code_place(code.co_filename, caller.f_lineno)))
+
+        monitoring.register_callback(self._tool, events.PY_RESUME, on_resume)
+        monitoring.register_callback(self._tool, events.PY_YIELD, on_yield)
+        monitoring.set_local_events(self._tool, code, events.PY_RESUME | events.PY_YIELD)
+
+    def _unmonitor_block(self) -> None:
+        if self._tool is None:
+            return
+        monitoring = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+        assert self._frame is not None
+        monitoring.set_local_events(self._tool, self._frame.f_code, 0)
+        monitoring.register_callback(self._tool, monitoring.events.PY_RESUME, None)
+        monitoring.register_callback(self._tool, monitoring.events.PY_YIELD, None)
+        monitoring.free_tool_id(self._tool)
+        self._tool = None
+
+
+def _perf_origin(read: Callable[[], float], origin: float) -> float:
+    """The watcher's origin on ``time.perf_counter``, matching ``origin`` on ``read``."""
+    return time.perf_counter() - (read() - origin)
+
+
+def _monitored_spans(
+    events: list[tuple[str, float, str]], end: float, where: str
+) -> tuple[Span, ...]:
+    spans: list[Span] = []
+    running_since: float | None = 0.0
+    waiting: tuple[float, str] | None = None
+    for kind, when, place in events:
+        if kind == "yield" and running_since is not None:
+            spans.append(Span("running", running_since, when))
+            running_since, waiting = None, (when, place)
+        elif kind == "resume" and waiting is not None:
+            spans.append(Span("awaiting", waiting[0], when, waiting[1]))
+            running_since, waiting = when, None
+    if running_since is not None:
+        spans.append(Span("running", running_since, end))
+    elif waiting is not None:
+        spans.append(Span("awaiting", waiting[0], end, waiting[1] or where))
+    return tuple(spans)
+
+
+def _where(frames: list[tuple[CodeType, int]]) -> str:
+    """The deepest frame of the learner's code among ``frames`` (else the deepest)."""
+    chosen = None
+    for code, line in frames:
+        if is_user_code(code.co_filename):
+            chosen = (code, line)
+    if chosen is None and frames:
+        chosen = frames[-1]
+    return code_place(chosen[0].co_filename, chosen[1]) if chosen is not None else ""
+
+
+def _qualname(coro: Any) -> str:
+    return str(getattr(coro, "__qualname__", None) or getattr(coro, "__name__", "task"))
+
+
+def _frame_name(frame: FrameType) -> str:
+    """The block's lane: ``"this cell"`` in a notebook, else its function's name."""
+    code = frame.f_code
+    if code.co_name == "<module>":
+        return "this cell" if is_cell(code.co_filename) else "main"
+    return code.co_qualname
+
+
+_CITYLIB = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _block_frame() -> FrameType:
+    """The frame of the code that entered the recording: the first outside citylib
+    and contextlib (which ``with`` goes through)."""
+    frame = sys._getframe(1)
+    while frame.f_back is not None and (
+        frame.f_code.co_filename.startswith(_CITYLIB)
+        or os.path.basename(frame.f_code.co_filename) == "contextlib.py"
+    ):
+        frame = frame.f_back
+    return frame
+
+
+# -- the two ways in -----------------------------------------------------------------
+
+
+@contextmanager
+def record(
+    threshold: float = STALL_THRESHOLD, *, recording: Recording[Any] | None = None
+) -> Iterator[Recording[Any]]:
+    """Record every task started inside the block, and the block's own code, as lanes.
+
+    Use it inside running async code (a notebook cell, an ``async def``)::
+
+        with lanes.record() as rec:
+            await asyncio.gather(fetch_weather(), generate_image())
+        print(rec.summary())
+
+    The recording is filled in when the block ends, also when it ends in an error.
+
+    Args:
+        threshold: Real seconds of holding that count as a stall.
+        recording: The recording to fill (default: a new :class:`Recording`).
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            "lanes.record() records a running event loop: use it inside async code or a "
+            "notebook cell; in a script, use lanes.run(main())"
+        ) from None
+    recorder: Recorder[Any] = Recorder(threshold, recording=recording, frame=_block_frame())
+    recorder.start(loop)
+    try:
+        yield recorder.recording
+    finally:
+        recorder.stop()
+
+
+def run(
+    main: Coroutine[Any, Any, T],
+    *,
+    threshold: float = STALL_THRESHOLD,
+    recording: Recording[T] | None = None,
+) -> Recording[T]:
+    """Like ``asyncio.run(main())``, recording every task as a lane; ``main`` is the first.
+
+    ``rec.result`` is what ``main()`` returned. An exception from ``main()`` propagates
+    after the recording is closed (then the recording is lost with the frame that
+    raised; record inside ``main`` to keep it).
+
+    Args:
+        main: The coroutine, such as ``main()``.
+        threshold: Real seconds of holding that count as a stall.
+        recording: The recording to fill (default: a new :class:`Recording`).
+    """
+    if not asyncio.iscoroutine(main):
+        raise TypeError(
+            f"lanes.run() needs a coroutine such as lanes.run(main()), not "
+            f"{type(main).__name__}; did you forget the parentheses?"
+        )
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        main.close()
+        raise RuntimeError(
+            "lanes.run() starts its own event loop, and one is running here: in a notebook "
+            "cell use `with lanes.record() as rec:` or %%lanes"
+        )
+    recorder: Recorder[T] = Recorder(threshold, recording=recording)
+    box: dict[str, Any] = {}
+
+    async def recorded() -> None:
+        recorder.start(asyncio.get_running_loop())
+        try:
+            box["result"] = await asyncio.get_running_loop().create_task(main)
+        finally:
+            recorder.stop()
+
+    with asyncio.Runner() as runner:
+        runner.run(recorded())
+    rec = recorder.recording
+    rec.result = box.get("result")
+    return rec
+
