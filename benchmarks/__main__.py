@@ -26,6 +26,7 @@ from benchmarks._core import ROOT, Figure, machine, table
 BENCHMARKS: dict[str, tuple[str, int]] = {
     "race": ("benchmarks.race", 50),
     "recording": ("benchmarks.recording", 20),
+    "lanes": ("benchmarks.lanes", 30),
     "surge": ("benchmarks.surge", 110),
     "chart": ("benchmarks.chart", 10),
     "grader": ("benchmarks.grader", 100),

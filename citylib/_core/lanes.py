@@ -74,6 +74,7 @@ LANE_STATUSES = ("done", "error", "cancelled", "pending")
 
 T = TypeVar("T")
 
+
 # asyncio names a task "Task-N" unless it is given a name; with a task factory,
 # Python 3.13.0's create_task renames an unnamed task "None".
 _DEFAULT_TASK_NAME = re.compile(r"Task-\d+|None")
@@ -132,30 +133,29 @@ class Lane:
 class _Track:
     """A task's raw record: clock readings and the frames it awaited in."""
 
-    __slots__ = ("created", "ended", "marks", "name", "outcome", "qualname", "task", "waits")
+    __slots__ = ("created", "marks", "outcome", "qualname", "task", "waits")
 
-    def __init__(self, created: float, qualname: str) -> None:
+    def __init__(self, created: float, coro: Any) -> None:
         self.created = created
-        self.qualname = qualname
-        self.name = ""
+        self.qualname = _qualname(coro)
         self.task: asyncio.Task[Any] | None = None
         # Readings in pairs: a step's start and end. Between two pairs the task awaited.
         self.marks: list[float] = []
         # For each step that ended suspended: the awaited frames, outermost first.
         self.waits: list[list[tuple[CodeType, int]]] = []
         self.outcome = "pending"
-        self.ended: float | None = None
 
 
 def _awaited_frames(coro: Any) -> list[tuple[CodeType, int]]:
     """``(code, line)`` of each coroutine down the chain ``coro`` is suspended in."""
     frames: list[tuple[CodeType, int]] = []
-    while True:
-        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-        if frame is None:
-            return frames
-        frames.append((frame.f_code, frame.f_lineno))
-        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    try:
+        while True:
+            frame = coro.cr_frame
+            frames.append((frame.f_code, frame.f_lineno))
+            coro = coro.cr_await
+    except AttributeError:  # the chain ends at a Future, a generator or None
+        return frames
 
 
 def _outcome(exc: BaseException) -> str:
@@ -245,19 +245,28 @@ class Recording(Generic[T]):
     """What a recording saw: the lanes, the stalls, and (for :func:`run`) the result.
 
     Attributes:
-        lanes: One :class:`Lane` per task, in start order; the block's own code is
-            the first.
         stalls: Every time the loop was held at least ``threshold`` real seconds.
         threshold: Real seconds of holding that count as a stall.
         duration: Seconds from the block's start to its end.
         result: What ``main()`` returned (:func:`run` only).
     """
 
-    lanes: list[Lane] = field(default_factory=list)
     stalls: list[Stall] = field(default_factory=list)
     threshold: float = STALL_THRESHOLD
     duration: float = 0.0
     result: T | None = None
+    # The lanes are built from the raw steps the first time anyone reads them, off
+    # the recorded code's path (10,000 tasks' lanes take about as long as their run).
+    _lanes: list[Lane] | None = field(default=None, repr=False)
+    _build: Callable[[], list[Lane]] | None = field(default=None, repr=False)
+
+    @property
+    def lanes(self) -> list[Lane]:
+        """One :class:`Lane` per task, in start order; the block's own code first."""
+        if self._lanes is None:
+            self._lanes = self._build() if self._build is not None else []
+            self._build = None
+        return self._lanes
 
     @property
     def makespan(self) -> float:
@@ -376,7 +385,7 @@ class Recorder(Generic[T]):
 
     def _factory(self, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
         if _active.get() is self and asyncio.iscoroutine(coro):
-            track = _Track(self._read() - self._origin, _qualname(coro))
+            track = _Track(self._read() - self._origin, coro)
             self._tracks.append(track)
             coro = _Traced(coro, track, self._read)
             if not self._block_where and self._frame is not None:
@@ -419,28 +428,46 @@ class Recorder(Generic[T]):
         rec = self.recording
         rec.duration = end
         rec.stalls = list(self._watch.roadblocks)
-        tracks = [self._lane(t, end) for t in self._tracks]
-        rec.lanes = [self._block_lane(tracks, end), *tracks] if self._frame is not None else tracks
+        # What each task had done when the block ended: tasks run on after it.
+        cut = [(len(t.marks), t.outcome) for t in self._tracks]
+        rec._lanes, rec._build = None, lambda: self._lanes(end, cut)
         return rec
+
+    def _lanes(self, end: float, cut: list[tuple[int, str]]) -> list[Lane]:
+        places: dict[tuple[CodeType, int], str] = {}
+        tracks = [
+            self._lane(t, end, places, marks, outcome)
+            for t, (marks, outcome) in zip(self._tracks, cut, strict=True)
+        ]
+        self._tracks = []
+        return [self._block_lane(tracks, end), *tracks] if self._frame is not None else tracks
 
     # -- building lanes ----------------------------------------------------------------
 
-    def _lane(self, track: _Track, end: float) -> Lane:
+    def _lane(
+        self,
+        track: _Track,
+        end: float,
+        places: dict[tuple[CodeType, int], str],
+        count: int,
+        outcome: str,
+    ) -> Lane:
         origin = self._origin
-        marks = [m - origin for m in track.marks]
+        marks = [m - origin for m in track.marks[:count]]
         spans: list[Span] = []
         for i in range(0, len(marks) - 1, 2):
             spans.append(Span("running", marks[i], marks[i + 1]))
             if i // 2 < len(track.waits):
                 until = marks[i + 2] if i + 2 < len(marks) else end
-                spans.append(Span("awaiting", marks[i + 1], until, _where(track.waits[i // 2])))
-        finished = track.outcome != "pending"
+                where = _where(track.waits[i // 2], places)
+                spans.append(Span("awaiting", marks[i + 1], until, where))
+        finished = outcome != "pending"
         name = track.task.get_name() if track.task is not None else ""
         return Lane(
             name=name if name and not _DEFAULT_TASK_NAME.fullmatch(name) else track.qualname,
             start=track.created,
             end=marks[-1] if finished and marks else end,
-            status=track.outcome,
+            status=outcome,
             spans=tuple(spans),
         )
 
@@ -539,15 +566,20 @@ def _monitored_spans(
     return tuple(spans)
 
 
-def _where(frames: list[tuple[CodeType, int]]) -> str:
-    """The deepest frame of the learner's code among ``frames`` (else the deepest)."""
+def _where(frames: list[tuple[CodeType, int]], places: dict[tuple[CodeType, int], str]) -> str:
+    """The deepest frame of the learner's code a step was suspended in (else the deepest)."""
     chosen = None
     for code, line in frames:
         if is_user_code(code.co_filename):
             chosen = (code, line)
     if chosen is None and frames:
         chosen = frames[-1]
-    return code_place(chosen[0].co_filename, chosen[1]) if chosen is not None else ""
+    if chosen is None:
+        return ""
+    place = places.get(chosen)
+    if place is None:
+        place = places[chosen] = code_place(chosen[0].co_filename, chosen[1])
+    return place
 
 
 def _qualname(coro: Any) -> str:

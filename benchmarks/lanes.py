@@ -1,0 +1,114 @@
+"""Your own lanes: recording 10,000 tasks that each await three times, and drawing 1,000.
+
+The baseline gathers 10,000 coroutines that each ``await asyncio.sleep(0)`` three
+times, bare; citylib's figure runs the same gather inside ``lanes.record()``, which
+wraps every task's coroutine and notes the clock around each of its four steps.
+The contenders take turns in one event loop, round by round. The second figure is
+``rec.chart()`` (and its PNG) for a 1,000-lane recording, against the goal of one
+second; its baseline is the naive chart, one ``barh`` rectangle per span.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+
+from benchmarks._core import Figure, Sample, turns
+from citylib import lanes
+
+KEY = "lanes"
+GOAL = 1.30  # ≤ 1.3× bare asyncio
+DRAW_GOAL_S = 1.0
+
+
+async def _three_awaits() -> None:
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
+def run(quick: bool = False) -> list[Figure]:
+    """Measure both figures (``quick``: 1,000 tasks, 3 rounds, 200 lanes drawn)."""
+    tasks, rounds, drawn = (1_000, 3, 200) if quick else (10_000, 21, 1_000)
+    return [asyncio.run(_recording(tasks, rounds)), _drawing(drawn, 3 if quick else 7)]
+
+
+async def _recording(tasks: int, rounds: int) -> Figure:
+    async def bare() -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*(_three_awaits() for _ in range(tasks)))
+        return time.perf_counter() - start
+
+    async def recorded() -> float:
+        start = time.perf_counter()
+        with lanes.record() as rec:
+            await asyncio.gather(*(_three_awaits() for _ in range(tasks)))
+        took = time.perf_counter() - start
+        if len(rec.lanes) != tasks + 1:
+            raise RuntimeError(f"recorded {len(rec.lanes)} lanes, not {tasks + 1}")
+        return took
+
+    contenders = {"bare": bare, "recorded": recorded}
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for name in turns(list(contenders), rounds):
+        times[name].append(await contenders[name]())
+    paired = [r / b for r, b in zip(times["recorded"], times["bare"], strict=True)]
+    ms = {name: Sample([t * 1000 for t in ts], "ms") for name, ts in times.items()}
+    ratio = statistics.median(paired)
+    return Figure(
+        key=KEY,
+        name=f"lanes recording, {tasks:,} tasks × 3 awaits",
+        citylib=ms["recorded"],
+        baseline=ms["bare"],
+        baseline_name="bare asyncio.gather",
+        goal=f"≤ {GOAL:g}× bare asyncio",
+        met=ratio <= GOAL,
+        paired=paired,
+        notes=(
+            "Paired per round. The recorded figure includes building the lanes when "
+            "the block ends (the loop watcher's thread and the lanes' spans)."
+        ),
+        extra={"tasks": tasks, "per_task_overhead_us": (ms["recorded"].median
+                                                         - ms["bare"].median) / tasks * 1000},
+    )
+
+
+def _drawing(lane_count: int, rounds: int) -> Figure:
+    async def main() -> None:
+        await asyncio.gather(*(asyncio.sleep(0.001 * (i % 7)) for i in range(lane_count - 1)))
+
+    rec = lanes.run(main())
+    from citylib._views.style import new_figure, to_png
+
+    def naive() -> None:
+        fig = new_figure(8, 8)
+        ax = fig.add_subplot()
+        for y, lane in enumerate(rec.lanes):
+            for span in lane.spans:
+                colour = "#D55E00" if span.kind == "running" else "#0072B2"
+                ax.barh(y, span.duration, left=span.start, color=colour)
+        to_png(fig)
+
+    def ours() -> None:
+        to_png(rec.chart())
+
+    times: dict[str, list[float]] = {"ours": [], "naive": []}
+    jobs = {"ours": ours, "naive": naive}
+    for name in turns(list(jobs), rounds):
+        start = time.perf_counter()
+        jobs[name]()
+        times[name].append(time.perf_counter() - start)
+    sample = Sample(times["ours"], "s")
+    return Figure(
+        key=KEY,
+        name=f"lanes chart, {len(rec.lanes):,} lanes, to PNG",
+        citylib=sample,
+        baseline=Sample(times["naive"], "s"),
+        baseline_name="one barh rectangle per span",
+        goal=f"< {DRAW_GOAL_S:g} s",
+        met=sample.median < DRAW_GOAL_S,
+        paired=[a / b for a, b in zip(times["ours"], times["naive"], strict=True)],
+        notes="rec.chart() and its PNG; each span kind is one PolyCollection.",
+        extra={"lanes": len(rec.lanes)},
+    )
