@@ -313,3 +313,21 @@ def test_the_block_lane_is_exact_with_sys_monitoring_and_inferred_on_3_11() -> N
         assert [s.where for s in waits] == [f"{HERE}:{line_of('second-await')}"]
         assert [round(s.duration, 6) for s in waits] == [2.0]
     assert block.end == pytest.approx(3.0, abs=1e-6)
+
+
+def test_the_block_lane_on_the_real_clock_runs_awaits_and_runs_again() -> None:
+    async def main() -> lanes.Recording[Any]:
+        with lanes.record() as rec:
+            await asyncio.sleep(0.1)  # real-first
+            time.sleep(0.08)  # noqa: ASYNC251
+            await asyncio.sleep(0.1)  # real-second
+        return rec
+
+    block = asyncio.run(main()).lanes[0]
+    waits = [s for s in block.spans if s.kind == "awaiting"]
+    assert [s.where for s in waits] == [
+        f"{HERE}:{line_of('real-first')}",
+        f"{HERE}:{line_of('real-second')}",
+    ]
+    held = [s for s in block.spans if s.kind == "running" and waits[0].end <= s.start]
+    assert held and held[0].duration >= 0.06  # the time.sleep, give or take a sample

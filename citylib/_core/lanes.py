@@ -17,9 +17,9 @@ record is two clock readings and the awaited frames' line numbers; everything el
 is worked out when the recording is read.
 
 The block's own lane: on Python 3.12+ ``sys.monitoring`` reports each time the
-block's code object yields or resumes, so its spans are exact; on 3.11 it is worked
-out from the other lanes (running until the first task starts and after the last
-one's last step, awaiting in between).
+block's code object yields or resumes, so its spans are exact; on 3.11 a thread
+looks every 2 ms whether the block's frame is on the loop's stack (running) or not
+(awaiting), so its spans are right to a few milliseconds.
 
 All times are **real** seconds from the block's start (the clock's one seam, so
 tests may run it on virtual time). citylib's services wait *city* seconds, so inside
@@ -36,6 +36,7 @@ import inspect
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Coroutine, Generator, Iterator
 from contextlib import contextmanager
@@ -380,6 +381,7 @@ class Recorder(Generic[T]):
         self._block: list[tuple[str, float, str]] = []
         self._block_where: list[str] = []
         self._tool: int | None = None
+        self._sampler: _BlockSampler | None = None
 
     # -- the task factory ------------------------------------------------------------
 
@@ -478,8 +480,9 @@ class Recorder(Generic[T]):
         name = self._block_name or _frame_name(frame)
         if self._block:
             return Lane(name, 0.0, end, "done", _monitored_spans(self._block, end, where))
-        # 3.11: running until the first task's first step, awaiting until the last
-        # task's last step before the block ended, running again to the end.
+        # Nothing seen (3.11 on a virtual clock, where the sampler does not run): running
+        # until the first task's first step, awaiting until the last task's last
+        # step before the block ended, running again to the end.
         steps = [s for lane in tasks for s in lane.spans if s.kind == "running"]
         if not steps:
             return Lane(name, 0.0, end, "done", (Span("running", 0.0, end),))
@@ -503,6 +506,9 @@ class Recorder(Generic[T]):
             return
         monitoring = getattr(sys, "monitoring", None)
         if monitoring is None:
+            if self._read is time.perf_counter:  # sampling needs real time to pass
+                self._sampler = _BlockSampler(frame, self._read, self._origin, self._block)
+                self._sampler.start()
             return
         for tool in _TOOL_IDS:
             if monitoring.get_tool(tool) is None:
@@ -530,6 +536,9 @@ class Recorder(Generic[T]):
         monitoring.set_local_events(self._tool, code, events.PY_RESUME | events.PY_YIELD)
 
     def _unmonitor_block(self) -> None:
+        if self._sampler is not None:
+            self._sampler.stop()
+            self._sampler = None
         if self._tool is None:
             return
         monitoring = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
@@ -539,6 +548,60 @@ class Recorder(Generic[T]):
         monitoring.register_callback(self._tool, monitoring.events.PY_YIELD, None)
         monitoring.free_tool_id(self._tool)
         self._tool = None
+
+
+class _BlockSampler:
+    """Python 3.11's view of the block's own lane: is its frame on the loop's stack?
+
+    A thread looks every :data:`SAMPLE_EVERY` seconds (``sys._current_frames()``):
+    the block is running while its frame is on the loop thread's stack, awaiting
+    while it is not, suspended at the frame's current line. Changes are filed as
+    the same ``("resume" | "yield", when, where)`` events ``sys.monitoring`` gives.
+    """
+
+    SAMPLE_EVERY = 0.002
+
+    def __init__(
+        self,
+        frame: FrameType,
+        read: Callable[[], float],
+        origin: float,
+        events: list[tuple[str, float, str]],
+    ) -> None:
+        self._frame = frame
+        self._read = read
+        self._origin = origin
+        self._events = events
+        self._loop_thread = threading.get_ident()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="citylib-lanes", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        block, running = self._frame, True
+        while not self._stop.wait(self.SAMPLE_EVERY):
+            frame = sys._current_frames().get(self._loop_thread)
+            on_stack = False
+            while frame is not None:
+                if frame is block:
+                    on_stack = True
+                    break
+                frame = frame.f_back
+            del frame
+            if on_stack != running:
+                when = self._read() - self._origin
+                if on_stack:
+                    self._events.append(("resume", when, ""))
+                else:
+                    place = code_place(block.f_code.co_filename, block.f_lineno)
+                    self._events.append(("yield", when, place))
+                running = on_stack
 
 
 def _perf_origin(read: Callable[[], float], origin: float) -> float:
@@ -567,13 +630,13 @@ def _monitored_spans(
 
 
 def _where(frames: list[tuple[CodeType, int]], places: dict[tuple[CodeType, int], str]) -> str:
-    """The deepest frame of the learner's code a step was suspended in (else the deepest)."""
+    """The deepest frame of the learner's code a step was suspended in (else the task's own)."""
     chosen = None
     for code, line in frames:
         if is_user_code(code.co_filename):
             chosen = (code, line)
     if chosen is None and frames:
-        chosen = frames[-1]
+        chosen = frames[0]
     if chosen is None:
         return ""
     place = places.get(chosen)
