@@ -326,7 +326,12 @@ class Watch:
                 # The loop sits waiting for work: a late answer means the machine was
                 # busy elsewhere (or the loop thread waits for the GIL), not a roadblock.
                 return None
-            return _user_spot(frame)
+            spot = _user_spot(frame)
+            if spot is not None and _in_asyncio(spot.filename):
+                # Only the loop's own machinery on the stack (reading its wake-up pipe,
+                # say): it is waiting for a CPU or the GIL, held by nobody's code.
+                return None
+            return spot
         finally:
             del frame  # frames hold their locals alive
 
@@ -545,6 +550,14 @@ def _user_spot(frame: FrameType | None) -> Spot | None:
         innermost = innermost or spot
         frame = frame.f_back
     return innermost  # no user code on the stack: name the library line instead
+
+
+_ASYNCIO_DIR = os.path.join(os.path.dirname(os.path.realpath(asyncio.__file__)), "")
+
+
+def _in_asyncio(filename: str) -> bool:
+    """Whether ``filename`` is the asyncio package's own code."""
+    return os.path.realpath(filename).startswith(_ASYNCIO_DIR)
 
 
 def _is_idle(frame: FrameType) -> bool:
