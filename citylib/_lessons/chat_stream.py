@@ -19,7 +19,7 @@ the wire format, so the server and its clients cannot disagree about it.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
@@ -72,7 +72,7 @@ def sse_event(data: str) -> bytes:
     return "".join(f"data: {line}\n" for line in data.split("\n")).encode("utf-8") + b"\n"
 
 
-async def read_events(lines: AsyncIterator[bytes]) -> AsyncIterator[str]:
+async def read_events(lines: AsyncIterable[bytes]) -> AsyncIterator[str]:
     """The data of each event in a ``text/event-stream``, up to (not with) ``[DONE]``.
 
     ``lines`` yields the body's lines (an aiohttp response's ``content`` does). One

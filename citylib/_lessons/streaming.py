@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from itertools import pairwise
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 

@@ -20,13 +20,13 @@ from citylib._lessons.surge import SurgeResult
 from citylib._views.chatbot import rush_chart
 from citylib._views.heartbeat import pulse_chart
 from citylib._views.lesson_charts import lesson_chart, surge_chart
+from citylib._views.race_charts import LaneBoard, LaneChart, compare, describe, gantt, text_chart
 from citylib._views.stream_charts import (
     first_words_chart,
     pipeline_chart,
     retry_chart,
     streams_chart,
 )
-from citylib._views.race_charts import LaneBoard, LaneChart, compare, describe, gantt, text_chart
 from citylib._views.style import PALETTE, to_png
 
 if TYPE_CHECKING:
