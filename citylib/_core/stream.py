@@ -4,7 +4,9 @@ Every chatbot a learner uses streams its reply: the model *thinks* for a moment,
 sends its answer one **token** (a word or a piece of one) at a time. Here that is
 :func:`stream_reply`, an async generator on the city clock: the first token after
 :data:`THINK` city seconds, then one every :data:`GAP` or so (seeded jitter, so the
-same prompt and seed give the same stream, token for token and gap for gap).
+same prompt and seed give the same stream, token for token and gap for gap). Each
+token keeps to its schedule from the stream's start, so a late wake-up is not added
+to every later token (a reader that was held up gets the overdue tokens at once).
 
 :func:`stream_reply_blocking` is its blocking twin, a plain generator that waits with
 ``time.sleep`` (:func:`citylib._core.clock.block`): iterated on the event loop, it
@@ -14,6 +16,7 @@ send and when, which is how a client checks it received every token.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import re
@@ -96,7 +99,12 @@ class ReplyPlan:
     @property
     def total(self) -> float:
         """City seconds from asking to the last token."""
-        return math.fsum(self.delays)
+        return self.schedule[-1]
+
+    @property
+    def schedule(self) -> tuple[float, ...]:
+        """City seconds from asking to each token."""
+        return tuple(itertools.accumulate(self.delays))
 
 
 def _check_prompt(prompt: object) -> str:
@@ -151,8 +159,9 @@ async def stream_reply(
     :func:`plan_reply`.
     """
     plan = plan_reply(prompt, seed=seed, think=think, gap=gap)
-    for delay, token in zip(plan.delays, plan.tokens, strict=True):
-        await clock.sleep(delay)
+    start = clock.now()
+    for due, token in zip(plan.schedule, plan.tokens, strict=True):
+        await clock.sleep(start + due - clock.now())
         yield token
 
 
@@ -169,8 +178,9 @@ def stream_reply_blocking(
     ``cancel`` lets another thread call the stream off (see :func:`clock.block`).
     """
     plan = plan_reply(prompt, seed=seed, think=think, gap=gap)
-    for delay, token in zip(plan.delays, plan.tokens, strict=True):
-        clock.block(delay, cancel)
+    start = clock.now()
+    for due, token in zip(plan.schedule, plan.tokens, strict=True):
+        clock.block(start + due - clock.now(), cancel)
         yield token
 
 

@@ -602,7 +602,7 @@ class RetryRun:
         """City seconds until the last try ended."""
         return max((a.end for a in self.attempts), default=0.0)
 
-    def retry_waves(self, window: float = 0.05) -> int:
+    def retry_waves(self, window: float = 0.01) -> int:
         """The most retries that set off within ``window`` s of each other: a thundering herd."""
         starts = sorted(a.start for a in self.attempts if a.number > 1)
         return max(
@@ -620,10 +620,13 @@ class RetryRun:
         gave_up = len(self.requests) - answered
         if gave_up:
             line += f", {gave_up} gave up"
-        return line + (
-            f"; at most {self.retry_waves()} retries set off together; "
-            f"done after {self.finish:.1f} s."
+        waves = self.retry_waves()
+        herd = (
+            f"up to {waves} retries set off at the same moment"
+            if waves > 1
+            else "no two retries set off at the same moment"
         )
+        return f"{line}; {herd}; done after {self.finish:.1f} s."
 
 
 async def retry_flaky(
