@@ -74,9 +74,9 @@ def test_one_shot_comes_all_at_once_at_the_end() -> None:
 # --- the wire format ---------------------------------------------------------------
 
 
-async def _lines(body: bytes) -> AsyncIterator[bytes]:
-    for line in body.splitlines(keepends=True):
-        yield line
+async def _pieces(body: bytes, size: int) -> AsyncIterator[bytes]:
+    for i in range(0, len(body), size):
+        yield body[i : i + size]
 
 
 def test_events_round_trip_leading_spaces_and_line_breaks() -> None:
@@ -85,10 +85,11 @@ def test_events_round_trip_leading_spaces_and_line_breaks() -> None:
     tokens = ["Hello", " world", "two\nlines", "  spaced"]
     body = b"".join(sse_event(t) for t in [*tokens, DONE, "after done"])
 
-    async def read() -> list[str]:
-        return [e async for e in read_events(_lines(body))]
+    async def read(size: int) -> list[str]:
+        return [e async for e in read_events(_pieces(body, size))]
 
-    assert asyncio.run(read()) == tokens
+    for size in (1, 3, 7, len(body)):  # the body cut anywhere, even inside an event
+        assert asyncio.run(read(size)) == tokens
 
 
 # --- the routes, in-process --------------------------------------------------------

@@ -72,26 +72,31 @@ def sse_event(data: str) -> bytes:
     return "".join(f"data: {line}\n" for line in data.split("\n")).encode("utf-8") + b"\n"
 
 
-async def read_events(lines: AsyncIterable[bytes]) -> AsyncIterator[str]:
+async def read_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
     """The data of each event in a ``text/event-stream``, up to (not with) ``[DONE]``.
 
-    ``lines`` yields the body's lines (an aiohttp response's ``content`` does). One
-    space after ``data:`` belongs to the format; a token's own leading space stays.
+    ``chunks`` are the body's bytes cut anywhere: its lines, or whatever arrived
+    (aiohttp's ``response.content.iter_any()``, the cheapest way to read thousands of
+    streams). One space after ``data:`` belongs to the format; a token's own leading
+    space stays.
     """
     data: list[str] = []
-    async for raw in lines:
-        line = raw.decode("utf-8").rstrip("\r\n")
-        if line:
-            field, _, value = line.partition(":")
-            if field == "data":
-                data.append(value[1:] if value.startswith(" ") else value)
-            continue
-        if not data:
-            continue
-        event, data = "\n".join(data), []
-        if event == DONE:
-            return
-        yield event
+    pending = b""
+    async for chunk in chunks:
+        *lines, pending = (pending + chunk).split(b"\n")
+        for raw in lines:
+            line = raw.decode("utf-8").rstrip("\r")
+            if line:
+                field, _, value = line.partition(":")
+                if field == "data":
+                    data.append(value[1:] if value.startswith(" ") else value)
+                continue
+            if not data:
+                continue
+            event, data = "\n".join(data), []
+            if event == DONE:
+                return
+            yield event
 
 
 def _checked(prompt: str) -> str:

@@ -211,7 +211,7 @@ async def chat_stream(
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         if response.status != 200:
             raise await _refusal(response)
-        async for token in read_events(response.content):
+        async for token in read_events(response.content.iter_any()):
             yield token
 
 
@@ -350,7 +350,7 @@ async def stream_rush(
         try:
             async with session.get(base + stream_path(prompt, trap=trap, seed=i)) as response:
                 if response.status == 200:
-                    async for token in read_events(response.content):
+                    async for token in read_events(response.content.iter_any()):
                         arrivals.append(clock.now() - origin)
                         got.append(token)
                     status = "ok" if tuple(got) == reply else "incomplete"
