@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, tuple[str, int]] = {
     "recording": ("benchmarks.recording", 20),
     "lanes": ("benchmarks.lanes", 30),
     "surge": ("benchmarks.surge", 110),
+    "streaming": ("benchmarks.streaming", 40),
     "chart": ("benchmarks.chart", 10),
     "grader": ("benchmarks.grader", 100),
     "import": ("benchmarks.startup", 3),

@@ -36,6 +36,9 @@ The code's own words, one meaning each:
 * **drive**: one run of a learner's function by the Sprint's judge, over fresh
   sources (a trip's length in city seconds is its ``duration``).
 * **lesson**: a measured run of one idea from a notebook, returned as plain data.
+* **token**: one piece of a chat reply (a word or part of one); a **stream** sends a
+  reply token by token (:mod:`citylib._core.stream`), and its **time to first token**
+  is how long a reader waits before there is anything to read.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ _LAZY_MODULES = {
     "roadblock": "citylib._core.watch",
     "server": "citylib._lessons.server",
     "sprint": "citylib._views.sprint",
+    "streaming": "citylib._lessons.streaming",
     "surge": "citylib._lessons.surge",
     "trace": "citylib._core.trace",
 }
@@ -115,6 +119,7 @@ __all__ = [
     "server",
     "services",
     "sprint",
+    "streaming",
     "surge",
     "timeline",
     "trace",

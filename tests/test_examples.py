@@ -124,3 +124,43 @@ def test_weather_route_serves_many_at_once() -> None:
         "service": "weather", "city": "Citypopy", "temp": "22°C", "latency": 1.0,
     }
     assert took < 2 * 1.0  # five 1 s requests side by side
+
+
+def _pytest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        capture_output=True, text=True, timeout=60, cwd=cwd,
+    )
+
+
+def test_stream_words_passes_its_own_anyio_tests() -> None:
+    done = _pytest(str(EXAMPLES / "test_stream_words.py"), cwd=EXAMPLES.parent / "notebooks")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 passed" in done.stdout
+
+
+def test_the_stream_words_tests_catch_a_time_sleep_stream(tmp_path: Path) -> None:
+    """The example's tests can fail: a stream that blocks does not take turns."""
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "__init__.py").write_text("")
+    source = (EXAMPLES / "stream_words.py").read_text(encoding="utf-8")
+    blocking = source.replace("await asyncio.sleep(delay)", "time.sleep(delay)")
+    assert blocking != source
+    (tmp_path / "examples" / "stream_words.py").write_text("import time\n" + blocking)
+    test = (EXAMPLES / "test_stream_words.py").read_text(encoding="utf-8")
+    (tmp_path / "examples" / "test_stream_words.py").write_text(test)
+    # The suite's own addopts: looptime's plugin needs pytest-asyncio, which is not here.
+    plugins = "-p no:looptime_plugin -p no:looptime_chronometers -p no:looptime_timeproxies"
+    (tmp_path / "pytest.ini").write_text(f"[pytest]\naddopts = {plugins}\n")
+    done = _pytest("examples/test_stream_words.py", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 failed, 2 passed" in done.stdout
+    assert "test_two_readers_take_turns" in done.stdout
+
+
+def test_stream_words_runs_as_a_script() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "stream_words.py")],
+        capture_output=True, text=True, timeout=30, check=True,
+    )
+    assert done.stdout.strip() == "Many lanes, zero waiting."

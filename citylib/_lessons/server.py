@@ -2,9 +2,11 @@
 
 The app, ``citylib._lessons.server:app``, answers the seed's routes on the Async Highway:
 ``/weather`` (the weather service, 1 city second), ``/image``, ``/chat`` (and the
-other services by name) and ``/city-report``, which gathers weather, image and
-chat at once. The same routes come in four *routing systems*, one per path
-prefix, so a surge can compare them like for like:
+other services by name), ``/city-report``, which gathers weather, image and
+chat at once, and ``/chat/stream``, the chat's reply token by token as server-sent
+events (:mod:`citylib._lessons.chat_stream`; its blocking twin is under ``/trap``).
+The same routes come in four *routing systems*, one per path prefix, so a surge can
+compare them like for like:
 
 ========================  ==============================================================
 ``/blocking/...``         🚧 one lane: a ``def`` route behind one global lock
@@ -43,6 +45,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citylib._core import clock, services
+from citylib._lessons.chat_stream import FIELD_HINTS, STREAM_PATH, stream_router
 
 __all__ = [
     "DEFAULT_BACKLOG",
@@ -232,6 +235,10 @@ def create_app(speed: float | None = None) -> FastAPI:
     app.include_router(_threadpool_routes(roads), prefix="/threadpool", tags=["threadpool"])
     app.include_router(_blocking_routes(roads), prefix="/blocking", tags=["blocking"])
     app.include_router(_trap_routes(roads), prefix="/trap", tags=["trap"])
+    # The chat's token stream (server-sent events): the Highway's, and the trap's twin.
+    for prefix, trap in (("", False), ("/async", False), ("/trap", True)):
+        stream = stream_router(roads.called_off, speed, trap=trap)
+        app.include_router(stream, prefix=prefix, tags=["stream"])
     _add_error_handlers(app)
 
     @app.get("/", tags=["map"], response_model=None)
@@ -249,6 +256,7 @@ def create_app(speed: float | None = None) -> FastAPI:
                 for s in SYSTEMS.values()
             },
             "latency": f"add ?latency=SECONDS (city seconds, 0 to {MAX_LATENCY:g})",
+            "stream": [f"{p}{STREAM_PATH}?prompt=hello" for p in ("", "/trap")],
         }
 
     return app
@@ -375,6 +383,8 @@ def _explain(exc: RequestValidationError) -> str:
                 f"latency must be a number of city seconds from 0 to {MAX_LATENCY:g}, "
                 f"such as ?latency=1 (got {got!r})"
             )
+        elif field in FIELD_HINTS:
+            parts.append(f"{FIELD_HINTS[field]} (got {got!r})")
         else:
             parts.append(f"{field}: {error.get('msg', 'invalid')} (got {got!r})")
     return "; ".join(parts) or "malformed request"

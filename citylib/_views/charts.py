@@ -1,7 +1,8 @@
 """The learner's ``citylib.charts``: every picture in the course, and :func:`show`.
 
 ``charts.show(result)`` draws any result a notebook gets (a race, several races, a
-timeline, a heartbeat's pulse, a crash lesson, a surge) as a PNG with its one-line
+timeline, a heartbeat's pulse, a crash lesson, a surge, notebook 07's streams, queues
+and retries) as a PNG with its one-line
 text alternative below it; ``charts.show(figure, alt=...)`` shows a figure you drew.
 """
 
@@ -14,11 +15,18 @@ from citylib._core.race import RaceResult
 from citylib._core.timeline import Timeline
 from citylib._lessons.crashes import Lesson
 from citylib._lessons.heartbeat import Pulse
+from citylib._lessons.streaming import FirstWords, Pipeline, RetryRun, StreamRush
 from citylib._lessons.surge import SurgeResult
 from citylib._views.chatbot import rush_chart
 from citylib._views.heartbeat import pulse_chart
 from citylib._views.lesson_charts import lesson_chart, surge_chart
 from citylib._views.race_charts import LaneBoard, LaneChart, compare, describe, gantt, text_chart
+from citylib._views.stream_charts import (
+    first_words_chart,
+    pipeline_chart,
+    retry_chart,
+    streams_chart,
+)
 from citylib._views.style import PALETTE, to_png
 
 if TYPE_CHECKING:
@@ -31,11 +39,15 @@ __all__ = [
     "compare",
     "describe",
     "draw",
+    "first_words_chart",
     "gantt",
     "lesson_chart",
+    "pipeline_chart",
     "pulse_chart",
+    "retry_chart",
     "rush_chart",
     "show",
+    "streams_chart",
     "surge_chart",
     "text_chart",
     "to_png",
@@ -61,6 +73,13 @@ def draw(result: Any, **options: Any) -> tuple[Figure, str]:
         return surge_chart(result), result.summary()
     if isinstance(result, Sequence) and result and all(isinstance(r, RaceResult) for r in result):
         return compare(result), describe(result)
+    if isinstance(result, FirstWords | Pipeline | RetryRun):
+        chart = {FirstWords: first_words_chart, Pipeline: pipeline_chart, RetryRun: retry_chart}
+        return chart[type(result)](result), result.summary()  # type: ignore[operator]
+    if isinstance(result, StreamRush):
+        return streams_chart(result), result.summary()
+    if isinstance(result, Sequence) and result and all(isinstance(r, StreamRush) for r in result):
+        return streams_chart(result), " ".join(r.summary() for r in result)
     raise TypeError(
         f"charts.show() draws a course result (a race, a lesson, a surge...) or a "
         f"matplotlib Figure, not {type(result).__name__}"

@@ -249,6 +249,11 @@ def running_lab(home: Path, log: Path, app: str = "lab") -> Iterator[Lab]:
         root / "notebooks",
         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
     )
+    # `make lab` serves the repository, where the course's snippets sit beside the
+    # notebooks (07 reads and tests ../examples/stream_words.py): the copy keeps that.
+    shutil.copytree(
+        REPO / "examples", root / "examples", ignore=shutil.ignore_patterns("__pycache__")
+    )
     env = _lab_environment(home)
     trust(sorted((root / "notebooks").rglob("*.ipynb")), env)
     _write_settings(home / "settings")
