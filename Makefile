@@ -71,4 +71,4 @@ student: install
 		notebooks/solutions/$(SPRINT) notebooks/$(SPRINT)
 
 clean:
-	rm -rf .venv .venv-3.* .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf .venv .venv-* .pytest_cache .mypy_cache .ruff_cache test-artifacts

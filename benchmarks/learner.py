@@ -5,9 +5,9 @@ kernel (nbclient, the way ``jupyter nbconvert --execute`` runs it) at
 ``CITYLIB_SPEED=1``, the speed a learner sees. While it runs, a sampler reads the
 kernel's process tree every 50 ms (the kernel and anything it started, such as AI
 City's server): its resident memory (RSS, summed over the tree) and its CPU seconds
-(user + system, each process's last reading kept, so a child that ends still counts).
-The baseline is an empty kernel running one ``pass`` cell, measured the same way in
-the same run.
+(user + system, each process's last reading kept, so a child that ends still
+counts). The baseline is an empty kernel running one ``pass`` cell, measured the
+same way in the same run.
 
 The surge's cost is one extra kernel that runs only the 1,000-user surge of
 notebook 04 (``await surge_system("async", 1000)``, speed 1): what a whole class

@@ -110,7 +110,10 @@ def test_lanes_of_each_system(app: Any, system: str, together: bool) -> None:
     took, answers = timed(app, *paths)
     assert all(a.status_code == 200 for a in answers)
     if together:
-        assert took < 2.0  # four 1 s requests side by side
+        # Four 1 s requests side by side take about 1 s; single file takes 4. The margin
+        # is wide because on a loaded machine (load average 3-5 on 2 cores) starting the
+        # threadpool's threads alone took 2.55 city seconds at speed 20.
+        assert took < 3.0
     else:
         assert took >= 4.0  # four 1 s requests in single file
 
