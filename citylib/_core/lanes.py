@@ -170,7 +170,7 @@ def _outcome(exc: BaseException) -> str:
 class _Traced(Coroutine[Any, Any, Any]):
     """A task's coroutine, noting the clock around every step (see the module doc)."""
 
-    __slots__ = ("_coro", "_read", "_track")
+    __slots__ = ("_coro", "_read", "_track")  # one per task: keep it small
 
     def __init__(self, coro: Coroutine[Any, Any, Any], track: _Track, read: Callable[[], float]):
         self._coro = coro
@@ -178,26 +178,19 @@ class _Traced(Coroutine[Any, Any, Any]):
         self._read = read
 
     def send(self, value: Any) -> Any:
-        track, read = self._track, self._read
-        track.marks.append(read())
-        try:
-            step = self._coro.send(value)
-        except BaseException as exc:
-            track.marks.append(read())
-            track.outcome = _outcome(exc)
-            raise
-        track.marks.append(read())
-        track.waits.append(_awaited_frames(self._coro))
-        return step
+        return self._step(self._coro.send, value)
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if val is None and tb is None:  # the three-argument form is deprecated since 3.12
+            return self._step(self._coro.throw, typ)
+        return self._step(lambda _: self._coro.throw(typ, val, tb), None)
+
+    def _step(self, resume: Callable[[Any], Any], arg: Any) -> Any:
+        """One step of the task: the clock before and after, and where it stopped."""
         track, read = self._track, self._read
         track.marks.append(read())
         try:
-            # The one-argument form: the three-argument one is deprecated since 3.12.
-            step = self._coro.throw(typ) if val is None and tb is None else (
-                self._coro.throw(typ, val, tb)
-            )
+            step = resume(arg)
         except BaseException as exc:
             track.marks.append(read())
             track.outcome = _outcome(exc)
