@@ -331,3 +331,24 @@ def test_the_block_lane_on_the_real_clock_runs_awaits_and_runs_again() -> None:
     ]
     held = [s for s in block.spans if s.kind == "running" and waits[0].end <= s.start]
     assert held and held[0].duration >= 0.06  # the time.sleep, give or take a sample
+
+
+def test_a_recording_does_not_keep_a_forgotten_task_alive() -> None:
+    import gc
+    import weakref
+
+    async def wait_forever() -> None:
+        await asyncio.get_running_loop().create_future()  # a future nobody else holds
+
+    async def main() -> tuple[bool, lanes.Recording[Any]]:
+        with lanes.record() as rec:
+            forgotten = weakref.ref(asyncio.create_task(wait_forever()))  # nobody keeps it
+            await asyncio.sleep(0.1)
+            gc.collect()
+        return forgotten() is None, rec
+
+    gone, rec = asyncio.run(main())
+    assert gone  # destroyed by the collector, recording or not
+    assert [lane.name for lane in rec.lanes][1:] == [
+        "test_a_recording_does_not_keep_a_forgotten_task_alive.<locals>.wait_forever"
+    ]

@@ -38,6 +38,7 @@ import re
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Coroutine, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -134,12 +135,14 @@ class Lane:
 class _Track:
     """A task's raw record: clock readings and the frames it awaited in."""
 
-    __slots__ = ("created", "marks", "outcome", "qualname", "task", "waits")
+    __slots__ = ("created", "marks", "name", "outcome", "qualname", "task", "waits")
 
     def __init__(self, created: float, coro: Any) -> None:
         self.created = created
         self.qualname = _qualname(coro)
-        self.task: asyncio.Task[Any] | None = None
+        self.name = ""
+        # Weakly: a recording must not keep a task alive that its code let go of.
+        self.task: weakref.ref[asyncio.Task[Any]] | None = None
         # Readings in pairs: a step's start and end. Between two pairs the task awaited.
         self.marks: list[float] = []
         # For each step that ended suspended: the awaited frames, outermost first.
@@ -188,6 +191,8 @@ class _Traced(Coroutine[Any, Any, Any]):
     def _step(self, resume: Callable[[Any], Any], arg: Any) -> Any:
         """One step of the task: the clock before and after, and where it stopped."""
         track, read = self._track, self._read
+        if not track.marks:  # the first step: the task has its name by now
+            track.name = _current_name()
         track.marks.append(read())
         try:
             step = resume(arg)
@@ -395,7 +400,7 @@ class Recorder(Generic[T]):
         else:
             task = _Task(coro, loop=loop, **kwargs)
         if track is not None:
-            track.task = task
+            track.task = weakref.ref(task)
         return task
 
     # -- entering and leaving --------------------------------------------------------
@@ -423,16 +428,17 @@ class Recorder(Generic[T]):
         rec = self.recording
         rec.duration = end
         rec.stalls = list(self._watch.roadblocks)
-        # What each task had done when the block ended: tasks run on after it.
-        cut = [(len(t.marks), t.outcome) for t in self._tracks]
+        # What each task had done when the block ended (tasks run on after it), and
+        # its name then.
+        cut = [(len(t.marks), t.outcome, _task_name(t)) for t in self._tracks]
         rec._lanes, rec._build = None, lambda: self._lanes(end, cut)
         return rec
 
-    def _lanes(self, end: float, cut: list[tuple[int, str]]) -> list[Lane]:
+    def _lanes(self, end: float, cut: list[tuple[int, str, str]]) -> list[Lane]:
         places: dict[tuple[CodeType, int], str] = {}
         tracks = [
-            self._lane(t, end, places, marks, outcome)
-            for t, (marks, outcome) in zip(self._tracks, cut, strict=True)
+            self._lane(t, end, places, marks, outcome, name)
+            for t, (marks, outcome, name) in zip(self._tracks, cut, strict=True)
         ]
         self._tracks = []
         return [self._block_lane(tracks, end), *tracks] if self._frame is not None else tracks
@@ -446,6 +452,7 @@ class Recorder(Generic[T]):
         places: dict[tuple[CodeType, int], str],
         count: int,
         outcome: str,
+        name: str,
     ) -> Lane:
         origin = self._origin
         marks = [m - origin for m in track.marks[:count]]
@@ -457,7 +464,6 @@ class Recorder(Generic[T]):
                 where = _where(track.waits[i // 2], places)
                 spans.append(Span("awaiting", marks[i + 1], until, where))
         finished = outcome != "pending"
-        name = track.task.get_name() if track.task is not None else ""
         return Lane(
             name=name if name and not _DEFAULT_TASK_NAME.fullmatch(name) else track.qualname,
             start=track.created,
@@ -636,6 +642,19 @@ def _where(frames: list[tuple[CodeType, int]], places: dict[tuple[CodeType, int]
     if place is None:
         place = places[chosen] = code_place(chosen[0].co_filename, chosen[1])
     return place
+
+
+def _task_name(track: _Track) -> str:
+    """The task's name: read at its first step, or now if it never stepped."""
+    if track.name:
+        return track.name
+    task = track.task() if track.task is not None else None
+    return task.get_name() if task is not None else ""
+
+
+def _current_name() -> str:
+    task = asyncio.current_task()
+    return task.get_name() if task is not None else ""
 
 
 def _qualname(coro: Any) -> str:
