@@ -621,10 +621,11 @@ class RetryRun:
         if gave_up:
             line += f", {gave_up} gave up"
         waves = self.retry_waves()
+        # Two jittered retries may meet by chance; a herd is three or more at once.
         herd = (
             f"up to {waves} retries set off at the same moment"
-            if waves > 1
-            else "no two retries set off at the same moment"
+            if waves > 2
+            else "no three retries set off at the same moment"
         )
         return f"{line}; {herd}; done after {self.finish:.1f} s."
 
