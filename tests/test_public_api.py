@@ -34,6 +34,10 @@ PINNED = {
         "write_reports",
     },
     "citylib.testing": {"run_virtual"},
+    "citylib.server": {
+        "SYSTEMS", "ManagedServer", "RoutingSystem", "app", "bare_app", "create_app",
+        "shared_server", "system_path",
+    },
 }  # fmt: skip
 
 
