@@ -133,7 +133,7 @@ class FrameError(ValueError):
 # ---------------------------------------------------------------- the codec
 
 _NoneType = type(None)
-_UnionType = type(int | None)
+_UnionType: Any = type(int | None)
 
 
 def _decode_value(value: Any, kind: Any, where: str) -> Any:
@@ -159,7 +159,7 @@ def _decode_value(value: Any, kind: Any, where: str) -> Any:
             return value
         raise FrameError(f"{where}: expected {kind.__name__}, not {type(value).__name__}")
     origin = getattr(kind, "__origin__", None)
-    args = getattr(kind, "__args__", ())
+    args: tuple[Any, ...] = getattr(kind, "__args__", (Any, Any))
     if origin is list:
         if not isinstance(value, list):
             raise FrameError(f"{where}: expected a list")
@@ -560,10 +560,12 @@ class GradeRecord(_Codec):
         stretch_details: The stretch checks, like ``details``.
         error: What went wrong, for a status other than ``ok``.
         line: The answer cell's line where it failed (0: not known).
+        failing_line: That line's code (``""``: not known).
         notes: Other things the teacher should know.
         output: The start of what the submission printed.
         output_dropped: Characters of printed output not kept.
         seconds: Wall-clock seconds spent on it.
+        memory_mb: The child's peak resident memory, MiB (0: not read).
         sandbox: The sandbox level it ran in.
         verified: Whether the judge was isolated from the submission (own user,
             namespaces, no threads or processes of its own, watched from outside).
@@ -587,10 +589,12 @@ class GradeRecord(_Codec):
     stretch_details: list[CheckOutcome] = field(default_factory=list)
     error: str = ""
     line: int = 0
+    failing_line: str = ""
     notes: list[str] = field(default_factory=list)
     output: str = ""
     output_dropped: int = 0
     seconds: float = 0.0
+    memory_mb: float = 0.0
     sandbox: str = ""
     verified: bool = False
     seed: int = 0

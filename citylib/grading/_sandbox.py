@@ -1,15 +1,16 @@
-"""The sandbox each submission's worker (and its kernel) runs in.
+"""The sandbox each submission's child runs in (the judge stays outside it).
 
 Levels, strongest first; the grader uses the strongest this machine allows and
 records it:
 
 ``full`` (root)
-    ``unshare`` gives the worker private network, process and mount namespaces:
-    only its own loopback (``ip link set lo up``, which the worker and its kernel
-    talk over), no view of other processes, and fresh ``/tmp``, ``/var/tmp`` and
-    ``/dev/shm`` in which its folder is the only thing from outside. It then runs
-    as a user of its own (``setpriv``), so it can write nothing else on the
-    machine, and a process limit means something.
+    ``unshare`` gives the child private network, process and mount namespaces:
+    only its own loopback (``ip link set lo up``; the child talks to the judge over
+    an inherited socket pair, not the network), no view of other processes, and
+    fresh ``/tmp``, ``/var/tmp`` and ``/dev/shm`` in which its folder is the only
+    thing from outside. It then runs as a user of its own (``setpriv``), so it can
+    write nothing else on the machine, and its process limit of one means no
+    thread and no child process: nothing else can answer for a held loop.
 ``namespaces`` (unprivileged, user namespaces allowed)
     The same namespaces inside a user namespace, without the change of user.
 ``limits``
@@ -47,17 +48,18 @@ _SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits for one submission's worker and kernel (each process).
+    """Resource limits for one submission's child.
 
     Attributes:
         memory_mb: Address space, in MiB.
-        processes: Processes and threads (per sandbox user).
+        processes: Processes and threads (per sandbox user, so only where it has
+            its own: 1, the child alone).
         file_mb: Largest file it may write, in MiB.
         open_files: Open file descriptors.
     """
 
     memory_mb: int = 2048
-    processes: int = 128
+    processes: int = 1
     file_mb: int = 16
     open_files: int = 256
 
@@ -177,7 +179,9 @@ def _setup_script(drop_to_uid: int | None) -> str:
         )
     if drop_to_uid is not None:
         lines += _reexpose(_needed_paths())
-    lines += [f"cd {INSIDE}", 'exec "$@"']
+    # Not exec: the child must not be the namespace's init, which ignores the signals
+    # it sends itself (a submission's own os.kill(os.getpid(), SIGKILL) must work).
+    lines += [f"cd {INSIDE}", '"$@"', "exit $?"]
     return "\n".join(lines)
 
 
@@ -210,7 +214,7 @@ class Sandbox:
         """The full command line: timeout, namespaces, limits, user, then ``argv``.
 
         Args:
-            argv: The worker's command.
+            argv: The child's command.
             slot: The worker slot (each has its own user at level ``full``).
             timeout: Wall-clock seconds before the whole sandbox is killed.
         """
@@ -262,7 +266,7 @@ def _tail(text: str) -> str:
 
 def _try(sandbox: Sandbox, folder: Path) -> str | None:
     """Start a probe in ``sandbox``; ``None`` if it works, else why not (one line)."""
-    probe = [sys.executable, "-c", "import ipykernel, citylib.grading._worker; print('ok')"]
+    probe = [sys.executable, "-c", "import citylib.grading._child; print('ok')"]
     try:
         done = subprocess.run(
             sandbox.wrap(probe, slot=0, timeout=60),
