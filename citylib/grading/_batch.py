@@ -167,6 +167,8 @@ def _record(path: Path, label: str, ctx: _Context) -> GradeRecord:
         checks={c.id: None for c in CHECKS},
         seed=ctx.settings.seed,
         grader_version=__version__,
+        # Nothing ran yet, so nothing could reach the judge; a child run revisits this.
+        verified=ctx.sandbox.level == "full",
     )
 
 

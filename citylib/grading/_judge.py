@@ -32,7 +32,6 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -171,25 +170,36 @@ class _Watch:
         self.available = bool(self.calls) and loop_fd >= 0 and self.sample() is not None
         self.judge_tid = threading.get_native_id()
 
-    def sample(self) -> bool | None:
-        """``True``: idle in the loop's epoll; ``False``: held; ``None``: unreadable."""
+    def sample(self) -> str | None:
+        """``idle`` (in its loop's epoll), ``running`` (or waiting for a CPU),
+        ``blocked`` (in any other system call), ``None`` (unreadable)."""
         text = _read(f"/proc/{self.pid}/syscall")
         if not text:
             return None
         parts = text.split()
         if parts[0] == "running":
-            return False
+            return "running"
         try:
             number, first = int(parts[0]), int(parts[1], 16)
         except (IndexError, ValueError):
             return None
-        return number in self.calls and first == self.loop_fd
+        return "idle" if number in self.calls and first == self.loop_fd else "blocked"
 
-    def waited(self) -> float:
-        """Seconds the child's main thread and this judge's thread have waited for a CPU."""
-        return _runqueue_wait(f"/proc/{self.pid}/schedstat") + _runqueue_wait(
-            f"/proc/self/task/{self.judge_tid}/schedstat"
-        )
+    def cpu_seconds(self) -> float:
+        """CPU the child's main thread has used (``schedstat``, nanoseconds exact)."""
+        text = _read(f"/proc/{self.pid}/schedstat")
+        try:
+            return int(text.split()[0]) / 1e9 if text else 0.0
+        except (IndexError, ValueError):
+            return 0.0
+
+    def child_waited(self) -> float:
+        """Seconds the child's main thread has waited for a CPU."""
+        return _runqueue_wait(f"/proc/{self.pid}/schedstat")
+
+    def judge_waited(self) -> float:
+        """Seconds this judge's thread has waited for a CPU."""
+        return _runqueue_wait(f"/proc/self/task/{self.judge_tid}/schedstat")
 
     def threads_and_cpu(self) -> tuple[int, float]:
         fields = _stat_fields(self.pid)
@@ -226,8 +236,29 @@ class _DriveState:
     frames: int = 0
     done: m.DriveDone | None = None
     done_at: float = 0.0
-    hold: float = 0.0
+    sampled_hold: float = 0.0  # from /proc: the main thread out of its loop's epoll
+    echo_hold: float = 0.0  # from echoes the loop answered late
+    cpu_hold: float = 0.0  # from CPU time far beyond what awaiting costs
+    max_lag: float = 0.0  # how late this judge's ticks woke, at the most
+    busy: float = 0.0  # real seconds the sampler found its thread out of the loop's epoll
+    idle_outside: int = 0  # idle samples before its first call or after its last answer
     active: bool = True
+
+    def outside_calls(self, now: float, tick: float) -> bool:
+        """Whether ``now`` is well before the first call or after every answer."""
+        made = [c for calls in self.calls.values() for c in calls]
+        if not made:
+            return now > self.started + 2 * tick
+        ended = [c.ended for c in made if c.started is not None]
+        return (
+            all(e is not None for e in ended)
+            and now > max((e for e in ended if e is not None), default=now) + 2 * tick
+        )
+
+    @property
+    def hold(self) -> float:
+        """Real seconds the loop was held at the longest, by any of the three."""
+        return max(self.sampled_hold, self.echo_hold, self.cpu_hold)
 
 
 class _Session(asyncio.Protocol):
@@ -243,7 +274,7 @@ class _Session(asyncio.Protocol):
         self.finished: list[_DriveState] = []
         self.seen_calls: set[int] = set()
         self.echo_seq = 0
-        self.echo_out: tuple[int, float, float] | None = None  # seq, sent, waited
+        self.echo_out: _EchoOut | None = None
         self.echoed = asyncio.Event()  # set when the outstanding echo is answered
         self.expecting: type[m.Frame] | None = m.Hello
         self.output: list[str] = []
@@ -354,23 +385,37 @@ class _Session(asyncio.Protocol):
         self.send(m.Answer(call, payload))
 
     def _echo_reply(self, frame: m.EchoReply, now: float) -> None:
-        if self.echo_out is None or frame.seq != self.echo_out[0]:
+        if self.echo_out is None or frame.seq != self.echo_out.seq:
             raise _ProtocolError(f"an echo reply {frame.seq} to no echo")
-        _, sent, waited = self.echo_out
+        self._echo_age(now)
         self.echo_out = None
         self.echoed.set()
-        age = now - sent
-        if self.watch is not None and self.drive is not None and age > self.drive.block_limit / 2:
-            age -= self.watch.waited() - waited  # waiting for a CPU is not holding the loop
-        if self.drive is not None:
-            self.drive.hold = max(self.drive.hold, age)
+
+    def _echo_age(self, now: float) -> None:
+        """Count the outstanding echo's age as a hold, less what was not the child's doing."""
+        out, d = self.echo_out, self.drive
+        if out is None or d is None:
+            return
+        age = now - out.sent
+        if age > d.block_limit / 2 and self.watch is not None:
+            # Waiting for a CPU (the child's, or this judge's) and this judge's own lag
+            # in reading the reply are not the loop being held.
+            age -= self.watch.child_waited() - out.child_waited
+            age -= self.watch.judge_waited() - out.judge_waited
+            age -= out.lag
+        d.echo_hold = max(d.echo_hold, age)
 
     def _echo(self) -> None:
         if self.echo_out is not None:
             return
         self.echo_seq += 1
-        waited = self.watch.waited() if self.watch is not None else 0.0
-        self.echo_out = (self.echo_seq, _perf(), waited)
+        w = self.watch
+        self.echo_out = _EchoOut(
+            self.echo_seq,
+            _perf(),
+            w.child_waited() if w is not None else 0.0,
+            w.judge_waited() if w is not None else 0.0,
+        )
         self.echoed.clear()
         self.send(m.Echo(self.echo_seq))
 
@@ -387,42 +432,82 @@ class _Session(asyncio.Protocol):
         return got
 
     async def watch_drive(self, d: _DriveState) -> None:
-        """Every tick: an echo outstanding, and a look at the child's main thread."""
+        """Every tick: a look at the child's main thread, and an echo outstanding."""
         w = self.watch
-        busy_from: tuple[float, float] | None = None  # first held sample, CPU wait then
-        busy_last = 0.0
+        loop = asyncio.get_running_loop()
+        busy: _Busy | None = None  # the stretch of held samples going on
         tick = min(m.DEFAULTS.tick, d.block_limit / 5)
-        while True:
-            # Look first, then echo: just after an echo the child is busy answering it.
-            if w is not None and w.available:
-                idle = w.sample()
-                now = _perf()
-                if idle is False:
-                    if busy_from is None:
-                        busy_from = (now, w.waited())
-                    busy_last = now
-                elif busy_from is not None:
-                    # First to last held sample: a lower bound, whatever this judge's lag.
-                    held = busy_last - busy_from[0] - (w.waited() - busy_from[1])
-                    d.hold = max(d.hold, held)
-                    busy_from = None
-            self._echo()
-            if self.echo_out is not None:
-                age = _perf() - self.echo_out[1]
-                if age > d.block_limit and w is not None:
-                    age -= w.waited() - self.echo_out[2]
-                d.hold = max(d.hold, age) if age > d.block_limit else d.hold
-            try:
+        try:
+            while True:
+                # Look first, then echo: just after an echo the child is busy answering it.
+                if w is not None and w.available:
+                    seen = w.sample()
+                    now = _perf()
+                    if seen in ("running", "blocked"):
+                        if busy is None:
+                            busy = _Busy(now, w.child_waited(), w.cpu_seconds())
+                        busy.last = now
+                        busy.blocked = busy.blocked or seen == "blocked"
+                    else:
+                        if busy is not None:
+                            d.sampled_hold = max(d.sampled_hold, busy.held(w))
+                            d.busy += busy.last - busy.first + tick
+                            busy = None
+                        if seen == "idle" and d.outside_calls(now, tick):
+                            d.idle_outside += 1
+                self._echo()
+                self._echo_age(_perf())
+                expected = loop.time() + tick
                 await asyncio.sleep(tick)
-            except asyncio.CancelledError:
-                if busy_from is not None:
-                    held = busy_last - busy_from[0] - (w.waited() - busy_from[1]) if w else 0.0
-                    d.hold = max(d.hold, held)
-                raise
+                late = loop.time() - expected  # how late this judge itself woke
+                d.max_lag = max(d.max_lag, late)
+                if self.echo_out is not None:
+                    self.echo_out.lag = max(self.echo_out.lag, late)
+        finally:
+            if busy is not None and w is not None:
+                d.sampled_hold = max(d.sampled_hold, busy.held(w))
+                d.busy += busy.last - busy.first + tick
+
+
+@dataclass
+class _Busy:
+    """A stretch of samples that found the child's thread out of its loop's epoll."""
+
+    first: float
+    waited: float  # the child's CPU wait at the first sample
+    cpu: float  # its CPU time then
+    last: float = 0.0
+    blocked: bool = False  # seen in a blocking system call, not only running
+
+    def held(self, w: _Watch) -> float:
+        """First to last sample (a lower bound, whatever this judge's lag), less the
+        time the child waited for a CPU. Running without ever blocking holds the loop
+        only as long as it computed: on a shared (or virtual) machine a runnable thread
+        is not always running."""
+        wall = self.last - self.first - (w.child_waited() - self.waited)
+        return wall if self.blocked else min(wall, w.cpu_seconds() - self.cpu)
+
+
+@dataclass
+class _EchoOut:
+    seq: int
+    sent: float
+    child_waited: float
+    judge_waited: float
+    lag: float = 0.0
 
 
 class _ProtocolError(Exception):
     """A frame the protocol does not allow."""
+
+
+def _calls_span(d: _DriveState) -> float | None:
+    """Real seconds from the first call made to the last answer given (``None``: none)."""
+    made = [c for calls in d.calls.values() for c in calls]
+    ended = [c.ended for c in made if c.ended is not None]
+    if not made or not ended:
+        return None
+    return max(ended) - min(c.invoked for c in made)
 
 
 def _drive_report(d: _DriveState, speed: float, outcome: str) -> m.DriveReport:
@@ -440,9 +525,13 @@ def _drive_report(d: _DriveState, speed: float, outcome: str) -> m.DriveReport:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             reported = float(value)
     end = d.done_at if d.done_at else _perf()
+    span = _calls_span(d)
     return m.DriveReport(
         d.number, d.function, dict(d.latencies), spans, round((end - d.started) * speed, 4),
         reported, round(d.hold, 4), round(d.block_limit, 4), outcome,
+        round(span * speed, 4) if span is not None else None,
+        {"sampled": round(d.sampled_hold, 4), "echo": round(d.echo_hold, 4),
+         "cpu": round(d.cpu_hold, 4)},
     )  # fmt: skip
 
 
@@ -461,6 +550,7 @@ async def _drives(
         )
         limit = rules.drive_limit(list(real.values()))
         threads_before = s.watch.threads_and_cpu() if s.watch else (0, 0.0)
+        waits_before = s.watch.child_waited() + s.watch.judge_waited() if s.watch else 0.0
         s.drive = d
         d.started = _perf()
         s.send(m.StartDrive(number, function, list(lat)))
@@ -486,13 +576,15 @@ async def _drives(
         s.finished.append(d)
         s.drive = None
         unwatched = ""
+        waited = 0.0
         if s.watch is not None:
+            waited = s.watch.child_waited() + s.watch.judge_waited() - waits_before
             threads, cpu = s.watch.threads_and_cpu()
             cpu_used = cpu - threads_before[1]
             elapsed = (d.done_at or _perf()) - d.started
             # A loop that computes holds itself: CPU well beyond what awaiting costs.
             if cpu_used > max(d.block_limit, 0.5 * elapsed):
-                d.hold = max(d.hold, cpu_used - 0.25 * elapsed)
+                d.cpu_hold = cpu_used - 0.25 * elapsed
             if threads > 1 or s.watch.offspring():
                 if not s.watch.available:
                     unwatched = (
@@ -508,11 +600,21 @@ async def _drives(
         if done is not None and done.outcome == "not_implemented":
             return None, reports, "not_attempted", "", 0
         result = done.result if done is not None and done.outcome == "returned" else None
+        window = (d.done_at or _perf()) - d.started
+        floor = _calls_span(d)
+        if floor is not None and d.idle_outside < 2 and s.watch is not None and s.watch.available:
+            # The function's own stopwatch brackets its calls, and all it did besides
+            # (it never waited idle outside them): at most the calls' span, the time the
+            # sampler found it busy, the time it (or this judge) waited for a CPU, and
+            # this judge's lag. On a busy machine that is far tighter than from the
+            # start of the drive to its result.
+            tick = min(m.DEFAULTS.tick, d.block_limit / 5)
+            window = min(window, floor + d.busy + waited + d.max_lag + 3 * tick)
         record = rules.DriveRecord(
-            d.latencies, d.calls, (d.done_at or _perf()) - d.started, d.hold, d.block_limit,
+            d.latencies, d.calls, window, d.hold, d.block_limit,
             speed, result, done.result_type if done else "NoneType",
             error=(f"{done.error}" if done and done.outcome == "raised" else ""),
-            timed_out=timed_out, unwatched=unwatched,
+            timed_out=timed_out, unwatched=unwatched, floor=floor,
         )  # fmt: skip
         if timed_out:
             record.error = f"did not finish within {limit * speed:.1f} s"
@@ -550,17 +652,33 @@ def _tail(log: IO[bytes], limit: int = 600) -> str:
     return log.read().decode("utf-8", "replace").strip()
 
 
-async def _kill(process: asyncio.subprocess.Process, child: int | None) -> int | None:
-    for target in (child,):
-        if target is not None:
-            with contextlib.suppress(OSError):
-                os.kill(target, signal.SIGKILL)
+async def _kill(
+    process: asyncio.subprocess.Process, child: int | None, *, exited: bool
+) -> int | None:
+    """End the sandbox and everything in it; returns its exit status.
+
+    ``exited``: the child's end of the socket closed, so it is ending on its own:
+    give it a moment, so its own exit status (or signal) is the one reported.
+    """
+    if exited:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), 2)
+    if child is not None:
+        with contextlib.suppress(OSError):
+            os.kill(child, signal.SIGKILL)
     with contextlib.suppress(OSError):
         os.killpg(process.pid, signal.SIGKILL)
     try:
-        return await asyncio.wait_for(process.wait(), 10)
+        code = await asyncio.wait_for(process.wait(), 10)
     except TimeoutError:
-        return None
+        code = None
+    # Its user's next child (the same slot) may start only once this one is gone: with
+    # a limit of one process per user, a child still dying would refuse it.
+    for _ in range(200):
+        if child is None or _read(f"/proc/{child}/stat") is None:  # /proc: never blocks
+            break
+        await asyncio.sleep(0.01)
+    return code
 
 
 async def _conversation(
@@ -674,7 +792,7 @@ async def run_submission(
             found.memory_mb = round(s.watch.peak_memory_mb(), 1)
         if s.transport is not None:
             s.transport.close()
-        code = await _kill(process, child)
+        code = await _kill(process, child, exited=found.status == "child_died")
     if found.status == "child_died":
         if s.watch is None:  # it died before its hello: the sandbox or the child, not the student
             found.status = "grader_fault"
@@ -689,9 +807,3 @@ async def run_submission(
     found.output = "".join(s.output)
     found.output_dropped = s.dropped
     return found
-
-
-#: For tests: how a judge reads one process's loop (``None`` where /proc cannot tell).
-def loop_sampler(pid: int, loop_fd: int) -> Callable[[], bool | None]:
-    """A function sampling whether process ``pid``'s loop waits idle in its epoll."""
-    return _Watch(pid, loop_fd).sample

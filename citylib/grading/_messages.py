@@ -523,6 +523,11 @@ class DriveReport(_Codec):
         held: Real seconds the loop was held at the longest.
         block_limit: Real seconds of hold that count as blocking.
         outcome: ``returned``, ``raised``, ``not_implemented`` or ``timeout``.
+        calls_span: City seconds from the first call to the last answer (``None``:
+            no call was answered).
+        held_by: The hold as each watch saw it, real seconds: ``sampled`` (the
+            child's thread out of its loop's epoll), ``echo`` (echoes answered
+            late), ``cpu`` (CPU time far beyond what awaiting costs).
     """
 
     drive: int
@@ -534,6 +539,8 @@ class DriveReport(_Codec):
     held: float = 0.0
     block_limit: float = 0.0
     outcome: str = "returned"
+    calls_span: float | None = None
+    held_by: dict[str, float] = field(default_factory=dict)
 
     @property
     def one_lane(self) -> float:

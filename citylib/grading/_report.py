@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from citylib import __version__
 from citylib._lessons.judge import CHECKS
 from citylib._lessons.sprint_contract import SPRINT_TAG
 from citylib._views import report_charts
@@ -93,7 +94,7 @@ th{background:#f6f6f6}.pass{color:#1a7f37}.fail{color:#b42318}
 def batch_report(batch: Batch) -> BatchReport:
     """The batch as the typed report ``grades.json`` holds."""
     return BatchReport(
-        grader_version=batch.records[0].grader_version if batch.records else "",
+        grader_version=__version__,
         seed=batch.seed,
         sandbox=batch.sandbox,
         verified=batch.verified,
@@ -176,13 +177,15 @@ def _drive_section(d: DriveReport) -> str:
     title = f"Drive {ordinal}: {d.elapsed:.2f} s measured"
     svg = report_charts.lanes_svg(lanes, d.elapsed, reported=d.reported, title=title)
     facts = [f"the grader measured <b>{d.elapsed:.2f} s</b>"]
+    if d.calls_span is not None:
+        facts.append(f"from your first call to the last answer: {d.calls_span:.2f} s")
     if d.reported is not None:
         facts.append(f"your <code>total_latency</code> said <b>{d.reported:.2f}</b>")
     else:
         facts.append("your result had no <code>total_latency</code> number")
     facts.append(f"one lane (each call after the last) takes {d.one_lane:.2f} s")
-    if d.elapsed > 0 and d.outcome == "returned":
-        facts.append(f"speed-up over one lane: <b>{d.one_lane / d.elapsed:.1f}×</b>")
+    if d.calls_span and d.outcome == "returned":
+        facts.append(f"speed-up over one lane: <b>{d.one_lane / d.calls_span:.1f}×</b>")
     if d.held > d.block_limit:
         facts.append(f"your event loop was held for {d.held:.2f} s of real time")
     if d.outcome != "returned":
