@@ -255,10 +255,20 @@ class _DriveState:
             and now > max((e for e in ended if e is not None), default=now) + 2 * tick
         )
 
+    sampled: bool = False  # whether the sampler could read the child's thread
+
     @property
     def hold(self) -> float:
-        """Real seconds the loop was held at the longest, by any of the three."""
-        return max(self.sampled_hold, self.echo_hold, self.cpu_hold)
+        """Real seconds the loop was held at the longest, by any of the three.
+
+        The sampler reads the child's own thread, so where it works an echo is only
+        corroboration: alone it counts when it is unmistakable (twice the limit), as
+        this judge's own lag on a busy machine can make a prompt echo look late.
+        """
+        echo = self.echo_hold
+        if self.sampled and echo <= 2 * self.block_limit:
+            echo = 0.0
+        return max(self.sampled_hold, echo, self.cpu_hold)
 
 
 class _Session(asyncio.Protocol):
@@ -550,8 +560,9 @@ async def _drives(
         )
         limit = rules.drive_limit(list(real.values()))
         threads_before = s.watch.threads_and_cpu() if s.watch else (0, 0.0)
-        waits_before = s.watch.child_waited() + s.watch.judge_waited() if s.watch else 0.0
+        waits_before = s.watch.child_waited() if s.watch else 0.0
         s.drive = d
+        d.sampled = s.watch is not None and s.watch.available
         d.started = _perf()
         s.send(m.StartDrive(number, function, list(lat)))
         watcher = asyncio.create_task(s.watch_drive(d))
@@ -578,7 +589,7 @@ async def _drives(
         unwatched = ""
         waited = 0.0
         if s.watch is not None:
-            waited = s.watch.child_waited() + s.watch.judge_waited() - waits_before
+            waited = s.watch.child_waited() - waits_before
             threads, cpu = s.watch.threads_and_cpu()
             cpu_used = cpu - threads_before[1]
             elapsed = (d.done_at or _perf()) - d.started
@@ -605,11 +616,11 @@ async def _drives(
         if floor is not None and d.idle_outside < 2 and s.watch is not None and s.watch.available:
             # The function's own stopwatch brackets its calls, and all it did besides
             # (it never waited idle outside them): at most the calls' span, the time the
-            # sampler found it busy, the time it (or this judge) waited for a CPU, and
-            # this judge's lag. On a busy machine that is far tighter than from the
-            # start of the drive to its result.
+            # sampler found it busy, the time it waited for a CPU, and this judge's lag in
+            # noticing its first call. On a busy machine that is far tighter than from
+            # the start of the drive to its result.
             tick = min(m.DEFAULTS.tick, d.block_limit / 5)
-            window = min(window, floor + d.busy + waited + d.max_lag + 3 * tick)
+            window = min(window, floor + d.busy + waited + 2 * d.max_lag + 3 * tick)
         record = rules.DriveRecord(
             d.latencies, d.calls, window, d.hold, d.block_limit,
             speed, result, done.result_type if done else "NoneType",
@@ -657,21 +668,24 @@ async def _kill(
 ) -> int | None:
     """End the sandbox and everything in it; returns its exit status.
 
-    ``exited``: the child's end of the socket closed, so it is ending on its own:
-    give it a moment, so its own exit status (or signal) is the one reported.
+    The child goes first and the wrapper chain unwinds by itself (each process reaps
+    the one it started): killing the whole group at once would orphan the middle of it,
+    leaving zombies for a PID 1 that may never reap them (a container's often does
+    not). ``exited``: the child's end of the socket closed, so it is ending on its own;
+    its own exit status (or signal) is the one reported.
     """
-    if exited:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(process.wait(), 2)
-    if child is not None:
+    if child is not None and not exited:
         with contextlib.suppress(OSError):
             os.kill(child, signal.SIGKILL)
-    with contextlib.suppress(OSError):
-        os.killpg(process.pid, signal.SIGKILL)
     try:
-        code = await asyncio.wait_for(process.wait(), 10)
+        code: int | None = await asyncio.wait_for(process.wait(), 3 if child else 0.1)
     except TimeoutError:
-        code = None
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)
+        try:
+            code = await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            code = None
     # Its user's next child (the same slot) may start only once this one is gone: with
     # a limit of one process per user, a child still dying would refuse it.
     for _ in range(200):
@@ -710,6 +724,7 @@ async def _conversation(
         raise _EndError(status, error, line)
     found.status, found.error, found.line = status, error, line
     found.stretch = await _stretch(s, found, deadline)
+    found.memory_mb = round(s.watch.peak_memory_mb(), 1)  # before it exits
     s.send(m.Stop())
     await s.reply(m.Bye, _perf() + 2.0, "no goodbye")
     return child
@@ -789,7 +804,7 @@ async def run_submission(
     finally:
         if s.watch is not None:
             child = s.watch.pid
-            found.memory_mb = round(s.watch.peak_memory_mb(), 1)
+            found.memory_mb = found.memory_mb or round(s.watch.peak_memory_mb(), 1)
         if s.transport is not None:
             s.transport.close()
         code = await _kill(process, child, exited=found.status == "child_died")

@@ -88,6 +88,7 @@ td,th{border-bottom:1px solid #e4e4e4;padding:.35rem .5rem;text-align:left;verti
 th{background:#f6f6f6}.pass{color:#1a7f37}.fail{color:#b42318}
 .hint{color:#555}pre{background:#f6f8fa;padding:.8rem;overflow-x:auto;white-space:pre-wrap}
 .meta{color:#666;font-size:.85rem}.drive{margin:1rem 0}code{background:#f3f3f3;padding:0 .2rem}
+.n{white-space:nowrap}img{max-width:100%}
 """
 
 
@@ -286,7 +287,8 @@ def class_page(report: BatchReport, pages: dict[str, str]) -> str:
     for r in records:
         link = f'<a href="feedback/{_esc(pages[r.submission])}.html">{_esc(r.submission)}</a>'
         rows.append(
-            f"<tr><td>{link}</td><td>{_esc(r.status)}</td><td>{_esc(_score_text(r))}</td>"
+            f"<tr><td>{link}</td><td>{_esc(r.status)}</td>"
+            f'<td class="n">{_esc(_score_text(r))}</td>'
             f"<td>{_esc(r.stretch)}</td><td>{'yes' if r.verified else 'no'}</td>"
             f"<td>{_esc(r.error[:120])}</td></tr>"
         )
