@@ -109,5 +109,5 @@ def test_quick_grader(tmp_path: Path) -> None:
     (figure,) = _figures(out)
     _check_shape(figure)
     (found,) = figure["extra"]["rounds"]
-    assert found["counts"]["ok"] == found["copies"]  # every copy of the solution graded ok
+    assert found["counts"]["ok"] == found["copies"], found["problems"]  # every copy graded ok
     assert found["child_memory_mb"] > 0 and found["grader_memory_mb"] > 0

@@ -282,11 +282,19 @@ async def _grade_all(
         nonlocal done
         slot = await slots.get()
         try:
-            record = await _grade_one(path, label, slot, ctx)
-        except Exception as exc:  # the grader's own bug: this submission, not the batch
-            record = _record(path, label, ctx)
-            record.status, record.score = "grader_fault", None
-            record.error = f"the grader failed: {exc!r}"
+            for attempt in range(2):  # a grader fault is tried once more: it may pass
+                try:
+                    record = await _grade_one(path, label, slot, ctx)
+                except Exception as exc:  # the grader's own bug: this submission only
+                    record = _record(path, label, ctx)
+                    record.status, record.score = "grader_fault", None
+                    record.error = f"the grader failed: {exc!r}"
+                if record.status != "grader_fault":
+                    break
+                if attempt == 0:
+                    await asyncio.sleep(0.5)
+            if record.status == "grader_fault":
+                record.notes.append("the grader failed on it twice: regrade it")
         finally:
             slots.put_nowait(slot)
         done += 1

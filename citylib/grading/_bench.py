@@ -97,6 +97,8 @@ def measure_throughput(
             Counter(f"{r.status} {r.score}/{r.max_score}+{r.bonus}" for r in batch.records)
         ),
         "verified": batch.verified,
+        # Whatever kept a copy from its usual verdict, said once each.
+        "problems": sorted({f"{r.status}: {r.error}" for r in batch.records if r.status != "ok"}),
         "child_memory_mb": round(statistics.median(memory), 1),
         "child_memory_max_mb": round(max(memory), 1),
         # ru_maxrss is KiB on Linux: the grader's process with its judge, all children's

@@ -42,6 +42,20 @@ LEVELS = ("full", "namespaces", "limits")
 INSIDE = "/tmp/submission"
 #: The first user id handed to sandboxes (one per worker slot, so limits are per slot).
 BASE_UID = 1_500_000
+#: User ids a grader's slots may use (one block of :data:`UID_BLOCK` per grader).
+UID_BLOCK = 64
+
+
+def own_uid_base() -> int:
+    """The first user id of this grader process's block.
+
+    Two graders on one machine (two teachers, or a test suite beside a real batch)
+    must not share sandbox users: a child's limit of one process per user would refuse
+    the other grader's child, and each could signal the other's.
+    """
+    return BASE_UID + UID_BLOCK * (os.getpid() % 8192)
+
+
 #: World-writable places a submission could otherwise leave files in.
 _SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 
@@ -196,6 +210,7 @@ class Sandbox:
 
     level: str
     limits: Limits = Limits()
+    uid_base: int = BASE_UID
 
     @property
     def private_folder(self) -> bool:
@@ -208,7 +223,7 @@ class Sandbox:
 
     def uid(self, slot: int) -> int | None:
         """The user a slot's sandbox runs as (``None``: no change of user)."""
-        return BASE_UID + slot if self.level == "full" else None
+        return self.uid_base + slot if self.level == "full" else None
 
     def wrap(self, argv: Sequence[str], *, slot: int, timeout: float) -> list[str]:
         """The full command line: timeout, namespaces, limits, user, then ``argv``.
@@ -360,14 +375,15 @@ def detection(limits: Limits = Limits()) -> Detection:
         if refused is None:
             folder = Path(tempfile.mkdtemp(prefix="citylib-sandbox-"))
             try:
-                uid = Sandbox(level).uid(0)
+                trial = Sandbox(level, limits, own_uid_base())
+                uid = trial.uid(0)
                 if uid is not None:
                     os.chown(folder, uid, uid)
-                refused = _try(Sandbox(level, limits), folder)
+                refused = _try(trial, folder)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
             if refused is None:
-                return Detection(Sandbox(level, limits), tuple(reasons))
+                return Detection(Sandbox(level, limits, own_uid_base()), tuple(reasons))
             if level == "namespaces":
                 switch = _userns_switch()
                 refused = (
