@@ -172,15 +172,33 @@ def _status_hint(record: GradeRecord, timeout: float) -> str:
     return ""
 
 
-def _drive_section(d: DriveReport) -> str:
+def _in_city_seconds(reported: float | None, d: DriveReport, speed: float) -> float | None:
+    """The function's own ``total_latency`` in city seconds: it may have timed itself in
+    real seconds (``time.perf_counter()``), which the check accepts too."""
+    if reported is None or speed <= 0:
+        return reported
+    return (
+        reported * speed
+        if abs(reported * speed - d.elapsed) < abs(reported - d.elapsed)
+        else reported
+    )
+
+
+def _drive_section(d: DriveReport, speed: float) -> str:
     lanes = [(s.source, s.invoked, s.started, s.ended) for s in d.spans]
     ordinal = d.drive + 1
     title = f"Drive {ordinal}: {d.elapsed:.2f} s measured"
-    svg = report_charts.lanes_svg(lanes, d.elapsed, reported=d.reported, title=title)
+    city = _in_city_seconds(d.reported, d, speed)
+    svg = report_charts.lanes_svg(lanes, d.elapsed, reported=city, title=title)
     facts = [f"the grader measured <b>{d.elapsed:.2f} s</b>"]
     if d.calls_span is not None:
         facts.append(f"from your first call to the last answer: {d.calls_span:.2f} s")
-    if d.reported is not None:
+    if d.reported is not None and city is not None and city != d.reported:
+        facts.append(
+            f"your <code>total_latency</code> said <b>{d.reported:.2f}</b> real seconds "
+            f"({city:.2f} city seconds)"
+        )
+    elif d.reported is not None:
         facts.append(f"your <code>total_latency</code> said <b>{d.reported:.2f}</b>")
     else:
         facts.append("your result had no <code>total_latency</code> number")
@@ -235,7 +253,7 @@ def feedback_page(r: GradeRecord, report: BatchReport) -> str:
             "awaited, coloured while it was driving. The dashed line is your "
             "<code>total_latency</code>. Times in city seconds.</p>"
         )
-        parts.extend(_drive_section(d) for d in r.drives)
+        parts.extend(_drive_section(d, report.speed) for d in r.drives)
     if r.details:
         parts.append("<h2>Checks, judged on the grader's own sources</h2>")
         parts.append(_check_rows(r.details, weighted=True))
@@ -244,7 +262,9 @@ def feedback_page(r: GradeRecord, report: BatchReport) -> str:
         parts.append(f"<p>{_esc(_STRETCH_LINE.get(r.stretch, r.stretch))}</p>")
         if r.stretch == "fail":
             parts.append(_check_rows([c for c in r.stretch_details if not c.passed], False))
-        parts.extend(_drive_section(d) for d in r.stretch_drives if r.stretch == "fail")
+        parts.extend(
+            _drive_section(d, report.speed) for d in r.stretch_drives if r.stretch == "fail"
+        )
     if r.notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_esc(n)}</li>" for n in r.notes))
         parts.append("</ul>")
