@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import platform
 import secrets
@@ -549,14 +550,17 @@ async def _drives(
     s: _Session, function: str, deadline: float, stretch: bool
 ) -> tuple[rules.Verdict | None, list[m.DriveReport], str, str, int]:
     """Drive ``function``; its verdict (``None``: not judged), reports, status, error, line."""
+    settings = s.settings
+    if stretch:  # the bonus, at shorter latencies: one lane stands out all the same
+        settings = dataclasses.replace(settings, scale=settings.scale * m.DEFAULTS.stretch_scale)
     records: list[rules.DriveRecord] = []
     reports: list[m.DriveReport] = []
     speed = s.job.speed
     for number in range(s.job.drives):
-        lat = rules.latencies(s.settings, number)
+        lat = rules.latencies(settings, number)
         real = {n: v / speed for n, v in lat.items()}
         d = _DriveState(
-            number, function, lat, real, rules.block_limit(list(real.values()), s.settings)
+            number, function, lat, real, rules.block_limit(list(real.values()), settings)
         )
         limit = rules.drive_limit(list(real.values()))
         threads_before = s.watch.threads_and_cpu() if s.watch else (0, 0.0)
@@ -632,7 +636,7 @@ async def _drives(
         records.append(record)
         if timed_out:
             break
-    v = rules.verdict(records, s.settings, stretch=stretch)
+    v = rules.verdict(records, settings, stretch=stretch)
     line = next((d.done.line for d in s.finished[-len(records) :] if d.done and d.done.line), 0)
     return v, reports, v.status, v.error, line
 

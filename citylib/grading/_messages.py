@@ -78,7 +78,14 @@ class Defaults:
         tick: Real seconds between the judge's looks at a child's loop (an echo
             and a sample of its thread's system call).
         notebook_bytes: The largest notebook file graded.
+        memory_mb: Address space of each child, MiB.
+        processes: Processes and threads per sandbox user (where it has its own):
+            one, the child alone.
+        file_mb: The largest file a child may write, MiB.
+        open_files: Open file descriptors per child.
         drives: Drives of each function, with fresh sources each time.
+        stretch_scale: The stretch goal's latencies, as a share of the deliverable's
+            (its one-lane drives are the longest a grader waits through).
         assignment: The assignment's column in ``canvas.csv``.
         weights: Points per check. The calls overlapping carries the grade: an
             answer without overlap earns at most half.
@@ -96,7 +103,12 @@ class Defaults:
     frames_per_drive: int = 64
     tick: float = 0.01
     notebook_bytes: int = 20 * 2**20
+    memory_mb: int = 2048
+    processes: int = 1
+    file_mb: int = 16
+    open_files: int = 256
     drives: int = 2
+    stretch_scale: float = 0.5
     assignment: str = "Parallel Fetch Sprint"
     weights: dict[str, int] = field(
         default_factory=lambda: {

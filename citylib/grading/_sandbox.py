@@ -33,6 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from citylib.grading._messages import DEFAULTS
+
 __all__ = ["LEVELS", "Detection", "Limits", "Sandbox", "describe", "detect", "detection"]
 
 #: Sandbox levels, strongest first.
@@ -72,10 +74,10 @@ class Limits:
         open_files: Open file descriptors.
     """
 
-    memory_mb: int = 2048
-    processes: int = 1
-    file_mb: int = 16
-    open_files: int = 256
+    memory_mb: int = DEFAULTS.memory_mb
+    processes: int = DEFAULTS.processes
+    file_mb: int = DEFAULTS.file_mb
+    open_files: int = DEFAULTS.open_files
 
     def prlimit(self, cpu_seconds: int, with_processes: bool) -> list[str]:
         """The ``prlimit`` command prefix for these limits."""
