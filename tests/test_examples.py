@@ -83,10 +83,7 @@ def test_examples_read_like_the_seed(example: str, seed_lines: list[str]) -> Non
 def test_step2_runs_as_a_script() -> None:
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / "step2_first_async_function.py")],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
+        capture_output=True, text=True, timeout=30, check=True,
     )
     assert done.stdout.strip() == "{'city': 'Citypopy', 'temp': '22°C'}"
 
@@ -124,9 +121,6 @@ def test_weather_route_serves_many_at_once() -> None:
     took, answers = get_all(weather_route.app, *["/weather"] * 5)
     assert {a.status_code for a in answers} == {200}
     assert answers[0].json() == {
-        "service": "weather",
-        "city": "Citypopy",
-        "temp": "22°C",
-        "latency": 1.0,
+        "service": "weather", "city": "Citypopy", "temp": "22°C", "latency": 1.0,
     }
     assert took < 2 * 1.0  # five 1 s requests side by side

@@ -167,7 +167,9 @@ def test_whose_code_is_it() -> None:
 def test_places_are_named_without_machine_paths() -> None:
     cell = "/tmp/ipykernel_4242/1234567.py"
     assert describe_place(cell, 3, home=cell) == "this cell, line 3"
-    assert describe_place(cell, 3, home="/tmp/ipykernel_4242/999.py") == ("a notebook cell, line 3")
+    assert describe_place(cell, 3, home="/tmp/ipykernel_4242/999.py") == (
+        "a notebook cell, line 3"
+    )
     assert describe_place("<ipython-input-4-0123abcd>", 2) == "cell In[4], line 2"
     assert describe_place("/home/someone/project/app.py", 12) == "app.py, line 12"
 

@@ -77,10 +77,7 @@ def test_every_system_answers_every_route(app: Any, prefix: str) -> None:
     )
     assert weather.status_code == 200
     assert weather.json() == {
-        "service": "weather",
-        "city": "Citypopy",
-        "temp": "22°C",
-        "latency": 0.2,
+        "service": "weather", "city": "Citypopy", "temp": "22°C", "latency": 0.2,
     }
     assert image.json()["service"] == "image"
     assert chat.json()["reply"].startswith("Hello from Popy")
