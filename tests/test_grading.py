@@ -482,3 +482,8 @@ def test_the_cli_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture
         cli.main(["grade", "x.ipynb", "--out", str(tmp_path), "--shard", "3/2"])
     assert "K must be from 1 to N" in capsys.readouterr().err
     assert cli.main(["grade", "--out", str(tmp_path)]) == 2
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    untouched = str(HERE / "submissions" / "untouched.ipynb")
+    assert cli.main(["grade", untouched, "--out", str(blocker / "grades")]) == 2
+    assert "cannot write the reports" in capsys.readouterr().err

@@ -50,7 +50,24 @@ def _wrote(written: dict[str, Any]) -> None:
         )
 
 
+def _writable(folder: str) -> str:
+    """Why the reports could not be written into ``folder`` ("": they can), asked
+    before grading, so a class's grades are never computed only to be lost."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        probe = Path(folder) / ".citylib-write-test"
+        probe.write_text("", encoding="utf-8")
+        probe.unlink()
+    except OSError as exc:
+        return f"cannot write the reports into {folder}: {exc.strerror or exc}"
+    return ""
+
+
 def _run(args: argparse.Namespace) -> int:
+    problem = _writable(args.out)
+    if problem:
+        print(f"citylib grade: {problem}", file=sys.stderr)
+        return 2
     roster: Roster | None = None
     if args.roster:
         try:
