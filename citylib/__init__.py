@@ -11,8 +11,9 @@ Notebooks import, citylib defines. Layout (imports point one way, down this list
 * ``citylib._views``: one chart style, one live board, the widgets that connect a
   lesson to a view, the glossary.
 * Entry points: ``citylib`` (learners), ``citylib.widgets`` (the notebooks' widgets),
-  ``citylib.grading`` (teachers), ``citylib.testing`` (tests), and the ``citylib``
-  command. Everything with a leading underscore is private.
+  ``citylib.grading`` (teachers), ``citylib.testing`` (tests), ``citylib.server``
+  (``uvicorn citylib.server:app``), and the ``citylib`` command. Everything with a
+  leading underscore is private.
 
 The code's own words, one meaning each:
 
@@ -80,7 +81,7 @@ _LAZY_MODULES = {
     "crashes": "citylib._lessons.crashes",
     "lanes": "citylib._views.lanes",
     "roadblock": "citylib._core.watch",
-    "server": "citylib._lessons.server",
+    "server": "citylib.server",
     "sprint": "citylib._views.sprint",
     "streaming": "citylib._lessons.streaming",
     "surge": "citylib._lessons.surge",

@@ -99,3 +99,15 @@ def test_quick_learner_sizing(tmp_path: Path) -> None:
     size = surge["extra"]["sizing"]
     assert size["learners"] == min(size["learners_by_memory"], size["learners_by_cpu"]) >= 1
     assert "idle" in size["assumptions"]
+
+
+@pytest.mark.notebook
+def test_quick_grader(tmp_path: Path) -> None:
+    """The grader's figure runs: a small batch beside one serial nbclient run."""
+    out = tmp_path / "results.json"
+    assert main(["--quick", "--only", "grader", "--out", str(out)]) == 0
+    (figure,) = _figures(out)
+    _check_shape(figure)
+    (found,) = figure["extra"]["rounds"]
+    assert found["counts"]["ok"] == found["copies"], found["problems"]  # every copy graded ok
+    assert found["child_memory_mb"] > 0 and found["grader_memory_mb"] > 0

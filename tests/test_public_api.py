@@ -30,11 +30,15 @@ PINNED = {
         "SurgeGame", "glossary", "serve_chat", "watch_race", "weather_check", "with_heartbeat",
     },
     "citylib.grading": {
-        "CHECKS", "CSV_COLUMNS", "GRADE_STATUSES", "Batch", "GradeRecord", "JudgeSettings",
-        "Verdict", "default_workers", "grade", "grade_batch", "judge", "measure_throughput",
-        "write_reports",
+        "CHECKS", "CSV_COLUMNS", "DEFAULTS", "GRADE_STATUSES", "Batch", "BatchReport",
+        "GradeRecord", "JudgeSettings", "Verdict", "default_workers", "grade", "grade_batch",
+        "judge", "measure_throughput", "merge", "write_reports",
     },
     "citylib.testing": {"run_virtual"},
+    "citylib.server": {
+        "SYSTEMS", "ManagedServer", "RoutingSystem", "app", "bare_app", "create_app",
+        "shared_server", "system_path",
+    },
 }  # fmt: skip
 
 

@@ -151,15 +151,18 @@ class _Track:
 
 
 def _awaited_frames(coro: Any) -> list[tuple[CodeType, int]]:
-    """``(code, line)`` of each coroutine down the chain ``coro`` is suspended in."""
+    """``(code, line)`` of each coroutine down the chain ``coro`` is suspended in.
+
+    The chain ends at a Future, a generator-based coroutine (asyncio's own) or
+    ``None``; ``getattr`` with a default is the cheapest way to ask (no exception).
+    """
     frames: list[tuple[CodeType, int]] = []
-    try:
-        while True:
-            frame = coro.cr_frame
-            frames.append((frame.f_code, frame.f_lineno))
-            coro = coro.cr_await
-    except AttributeError:  # the chain ends at a Future, a generator or None
-        return frames
+    frame = getattr(coro, "cr_frame", None)
+    while frame is not None:
+        frames.append((frame.f_code, frame.f_lineno))
+        coro = coro.cr_await
+        frame = getattr(coro, "cr_frame", None)
+    return frames
 
 
 def _outcome(exc: BaseException) -> str:
@@ -191,16 +194,17 @@ class _Traced(Coroutine[Any, Any, Any]):
     def _step(self, resume: Callable[[Any], Any], arg: Any) -> Any:
         """One step of the task: the clock before and after, and where it stopped."""
         track, read = self._track, self._read
-        if not track.marks:  # the first step: the task has its name by now
+        marks = track.marks
+        if not marks:  # the first step: the task has its name by now
             track.name = _current_name()
-        track.marks.append(read())
+        marks.append(read())
         try:
             step = resume(arg)
         except BaseException as exc:
-            track.marks.append(read())
+            marks.append(read())
             track.outcome = _outcome(exc)
             raise
-        track.marks.append(read())
+        marks.append(read())
         track.waits.append(_awaited_frames(self._coro))
         return step
 

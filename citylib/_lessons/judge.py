@@ -7,8 +7,12 @@ the event loop ever stopped. Each drive uses new, seeded latencies (the second
 drive's are far longer than the first's), so a hard-coded ``total_latency``
 cannot agree with both.
 
-The same judge serves the learner's self-check (:func:`citylib._lessons.sprint.check`)
-and the teacher's grader, which runs it inside each submission's kernel.
+The checks read only :class:`DriveRecord`s, plain observations of a drive. The
+in-process :func:`judge` makes them here for the learner's self-check
+(:func:`citylib._lessons.sprint.check`); the teacher's grader makes them in its own
+process, outside the sandbox, from what a submission's child did over a socket
+(``citylib.grading._judge``), and both hand them to :func:`verdict`: the same checks,
+the same words.
 """
 
 from __future__ import annotations
@@ -31,12 +35,19 @@ from citylib._lessons.sprint_contract import SOURCE_NAMES
 
 __all__ = [
     "CHECKS",
+    "LATENCY_RANGES",
     "STRETCH_CHECKS",
+    "CallRecord",
     "Check",
     "CheckResult",
+    "DriveRecord",
     "JudgeSettings",
     "Verdict",
+    "block_limit",
+    "drive_limit",
     "judge",
+    "latencies",
+    "verdict",
 ]
 
 # Taken before any learner code runs, so a submission that rebinds these names
@@ -206,18 +217,27 @@ class Verdict:
 
 
 @dataclass
-class _Call:
-    invoked: int = 0
+class CallRecord:
+    """One call of a source, as the judge saw it (real seconds on the judge's clock).
+
+    Attributes:
+        invoked: When the source was called.
+        started: When its coroutine was first awaited (``None``: never).
+        ended: When its answer was given (``None``: never).
+        payload: The answer given.
+    """
+
+    invoked: float
     started: float | None = None
     ended: float | None = None
     payload: dict[str, Any] | None = None
-    coroutine: Coroutine[Any, Any, dict[str, Any]] | None = None
+    coroutine: Coroutine[Any, Any, dict[str, Any]] | None = field(default=None, repr=False)
 
 
 class _Source:
     """A zero-argument async callable that records how it was used."""
 
-    def __init__(self, name: str, latency: float, drive: int, calls: dict[str, list[_Call]]):
+    def __init__(self, name: str, latency: float, drive: int, calls: dict[str, list[CallRecord]]):
         self.name = name
         self.latency = latency  # city seconds
         self._drive = drive
@@ -226,12 +246,12 @@ class _Source:
     def __call__(self) -> Awaitable[dict[str, Any]]:
         # Counted when called, timed when awaited: a call that is never awaited
         # shows up as "called but never awaited".
-        record = _Call(invoked=1)
+        record = CallRecord(invoked=_perf_counter())
         self._calls.setdefault(self.name, []).append(record)
         record.coroutine = self._answer(record)
         return record.coroutine
 
-    async def _answer(self, record: _Call) -> dict[str, Any]:
+    async def _answer(self, record: CallRecord) -> dict[str, Any]:
         record.started = _perf_counter()
         await _sleep(clock.to_real(self.latency))
         payload = {
@@ -248,21 +268,44 @@ class _Source:
 
 
 @dataclass
-class _Drive:
-    """What one call of the function did."""
+class DriveRecord:
+    """What one call of the function did, as the judge observed it.
+
+    Attributes:
+        latencies: Each source's latency, city seconds.
+        calls: Every call of each source, in order.
+        elapsed: Real seconds on the judge's own stopwatch.
+        max_gap: Real seconds the loop was held at the longest.
+        block_limit: Real seconds of hold that count as blocking.
+        speed: The city clock's speed where the function ran.
+        result: What it returned (as data, when it ran in another process).
+        result_type: The returned value's type name.
+        error: ``Type: message`` of what it raised.
+        not_implemented: It raised ``NotImplementedError``.
+        timed_out: It did not finish within the drive's limit.
+        unwatched: Why the loop could not be watched (``""``: it was).
+        floor: Real seconds from the first call to the last answer, when the judge's
+            stopwatch cannot bracket the function tightly (it ran in another
+            process): a ``total_latency`` between this and :attr:`elapsed` agrees.
+    """
 
     latencies: dict[str, float]
-    calls: dict[str, list[_Call]]
-    elapsed: float  # real seconds, the judge's own stopwatch
-    max_gap: float  # real seconds of heartbeat silence
+    calls: dict[str, list[CallRecord]]
+    elapsed: float
+    max_gap: float
     block_limit: float
+    speed: float = 1.0
     result: Any = None
+    result_type: str = "NoneType"
     error: str = ""
     not_implemented: bool = False
     timed_out: bool = False
+    unwatched: str = ""
+    floor: float | None = None
 
 
-def _latencies(settings: JudgeSettings, drive: int) -> dict[str, float]:
+def latencies(settings: JudgeSettings, drive: int) -> dict[str, float]:
+    """The seeded latencies of one drive, city seconds, in the mapping's (shuffled) order."""
     low, high = LATENCY_RANGES[drive % len(LATENCY_RANGES)]
     rng = random.Random(f"{settings.seed}:{drive}")
     names = list(SOURCE_NAMES)
@@ -270,20 +313,29 @@ def _latencies(settings: JudgeSettings, drive: int) -> dict[str, float]:
     return {n: round(rng.uniform(low, high) * settings.scale, 3) for n in names}
 
 
-async def _drive(fn: Callable[..., Any], settings: JudgeSettings, drive: int) -> _Drive:
-    latencies = _latencies(settings, drive)
-    calls: dict[str, list[_Call]] = {}
-    sources = {n: _Source(n, lat, drive, calls) for n, lat in latencies.items()}
-    real = [clock.to_real(v) for v in latencies.values()]
-    block_limit = max(settings.min_block, min(real) / 2)
-    # Generous: a one-lane function needs the sum; a hang must still end.
-    limit = 4 * sum(real) + 1.0
-    outcome = _Drive(latencies, calls, 0.0, 0.0, block_limit)
-    heart = Heartbeat(min(0.01, block_limit / 5)).start()
+def block_limit(real: list[float], settings: JudgeSettings) -> float:
+    """Real seconds of hold that count as a blocked loop, for latencies ``real``."""
+    return max(settings.min_block, min(real) / 2)
+
+
+def drive_limit(real: list[float]) -> float:
+    """Real seconds a drive may take: generous (one lane needs the sum), but a hang ends."""
+    return 4 * sum(real) + 1.0
+
+
+async def _drive(fn: Callable[..., Any], settings: JudgeSettings, drive: int) -> DriveRecord:
+    lat = latencies(settings, drive)
+    calls: dict[str, list[CallRecord]] = {}
+    sources = {n: _Source(n, v, drive, calls) for n, v in lat.items()}
+    real = [clock.to_real(v) for v in lat.values()]
+    limit = drive_limit(real)
+    outcome = DriveRecord(lat, calls, 0.0, 0.0, block_limit(real, settings), clock.speed())
+    heart = Heartbeat(min(0.01, outcome.block_limit / 5)).start()
     try:
         start = _perf_counter()
         try:
             outcome.result = await asyncio.wait_for(_call(fn, sources), limit)
+            outcome.result_type = type(outcome.result).__name__
         except NotImplementedError:
             outcome.not_implemented = True
         except TimeoutError as exc:
@@ -326,15 +378,15 @@ def _fmt(city_seconds: float) -> str:
 # Each per-drive check returns "" when it held, else what went wrong.
 
 
-def _check_returns(d: _Drive) -> str:
+def _check_returns(d: DriveRecord) -> str:
     if d.error:
         return f"it raised {d.error}" if not d.timed_out else d.error
     if not isinstance(d.result, dict):
-        return f"it returned {type(d.result).__name__}, not a dict"
+        return f"it returned {d.result_type}, not a dict"
     return ""
 
 
-def _check_calls(d: _Drive) -> str:
+def _check_calls(d: DriveRecord) -> str:
     problems = []
     for name in d.latencies:
         made = d.calls.get(name, [])
@@ -348,7 +400,7 @@ def _check_calls(d: _Drive) -> str:
     return "; ".join(problems)
 
 
-def _check_payloads(d: _Drive) -> str:
+def _check_payloads(d: DriveRecord) -> str:
     if not isinstance(d.result, dict):
         return "there was no merged dict to look in"
     problems = []
@@ -368,7 +420,7 @@ def _among(value: Any, given: list[dict[str, Any]]) -> bool:
         return False
 
 
-def _intervals(d: _Drive) -> list[tuple[float, float]]:
+def _intervals(d: DriveRecord) -> list[tuple[float, float]]:
     """Each source's first awaited call, as (start, end): extra calls are another check's."""
     spans = []
     for made in d.calls.values():
@@ -378,7 +430,7 @@ def _intervals(d: _Drive) -> list[tuple[float, float]]:
     return spans
 
 
-def _check_overlap(d: _Drive) -> str:
+def _check_overlap(d: DriveRecord) -> str:
     spans = _intervals(d)
     if len(spans) < 2:
         return "fewer than two calls were awaited"
@@ -386,19 +438,19 @@ def _check_overlap(d: _Drive) -> str:
         return ""
     slowest = max(d.latencies.values())
     return (
-        f"the calls took turns: {_fmt(clock.to_city(d.elapsed))} in all, "
+        f"the calls took turns: {_fmt(d.elapsed * d.speed)} in all, "
         f"when the slowest alone takes {_fmt(slowest)}"
     )
 
 
-def _check_one_lane(d: _Drive) -> str:
+def _check_one_lane(d: DriveRecord) -> str:
     spans = sorted(_intervals(d))
     if any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans)):
         return "some calls ran at the same time; a one-lane fetch awaits each before the next"
     return ""
 
 
-def _check_latency(d: _Drive, settings: JudgeSettings) -> str:
+def _check_latency(d: DriveRecord, settings: JudgeSettings) -> str:
     if not isinstance(d.result, dict):
         return "there was no merged dict to look in"
     if "total_latency" not in d.result:
@@ -408,16 +460,22 @@ def _check_latency(d: _Drive, settings: JudgeSettings) -> str:
         return f"total_latency is {value!r}, not a number of seconds"
     # Accept real seconds (time.perf_counter) or city seconds (citylib._core.clock.now).
     slack = 0.02
-    for measured, unit in ((d.elapsed, 1.0), (clock.to_city(d.elapsed), clock.speed())):
-        if abs(value - measured) <= settings.tolerance * measured + slack * unit:
+    city = d.elapsed * d.speed
+    floor = d.elapsed if d.floor is None else min(d.floor, d.elapsed)
+    for unit in (1.0, d.speed):  # real seconds, then city seconds
+        low, high = floor * unit, d.elapsed * unit
+        tol = settings.tolerance
+        if low * (1 - tol) - slack * unit <= value <= high * (1 + tol) + slack * unit:
             return ""
-    took = f"{clock.to_city(d.elapsed):.2f} s"
-    if clock.speed() != 1:  # the grader's clock runs fast: give the real time as well
+    took = f"{city:.2f} s"
+    if d.speed != 1:  # the grader's clock runs fast: give the real time as well
         took = f"{took} on the city clock ({d.elapsed:.2f} s of real time)"
     return f"total_latency says {value:.2f} but the drive took {took}"
 
 
-def _check_blocking(d: _Drive) -> str:
+def _check_blocking(d: DriveRecord) -> str:
+    if d.unwatched:
+        return d.unwatched
     if d.max_gap <= d.block_limit:
         return ""
     # Real seconds: what blocks a loop (time.sleep, a busy loop) runs on the real clock.
@@ -443,10 +501,9 @@ async def judge(
         gets status ``not_attempted`` and no checks.
     """
     settings = settings or JudgeSettings()
-    checks = STRETCH_CHECKS if stretch else CHECKS
     if not callable(fn):
         return Verdict("error", error=f"expected a function, got {type(fn).__name__}")
-    drives: list[_Drive] = []
+    drives: list[DriveRecord] = []
     for number in range(settings.drives):
         drive = await _drive(fn, settings, number)
         if drive.not_implemented:
@@ -454,7 +511,22 @@ async def judge(
         drives.append(drive)
         if drive.timed_out:
             break  # another hang would only cost more time
-    rules: dict[str, Callable[[_Drive], str]] = {
+    return verdict(drives, settings, stretch=stretch)
+
+
+def verdict(
+    drives: list[DriveRecord], settings: JudgeSettings, *, stretch: bool = False
+) -> Verdict:
+    """Check what the drives observed; the one place a :class:`Verdict` is made.
+
+    Args:
+        drives: Every drive that ran, in order (a drive that raised
+            ``NotImplementedError`` ends judging before this).
+        settings: The tolerances.
+        stretch: Judge the one-lane stretch goal instead.
+    """
+    checks = STRETCH_CHECKS if stretch else CHECKS
+    rules: dict[str, Callable[[DriveRecord], str]] = {
         "returns_dict": _check_returns,
         "calls_once": _check_calls,
         "payloads": _check_payloads,

@@ -1,6 +1,6 @@
 """AI City's FastAPI app, and a uvicorn server a notebook can start and stop.
 
-The app, ``citylib._lessons.server:app``, answers the seed's routes on the Async Highway:
+The app, ``citylib.server:app``, answers the seed's routes on the Async Highway:
 ``/weather`` (the weather service, 1 city second), ``/image``, ``/chat`` (and the
 other services by name), ``/city-report``, which gathers weather, image and
 chat at once, and ``/chat/stream``, the chat's reply token by token as server-sent
@@ -398,7 +398,7 @@ def _plain_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-#: The AI-City app, for ``uvicorn citylib._lessons.server:app``.
+#: The AI-City app, for ``uvicorn citylib.server:app``.
 app = create_app()
 
 

@@ -1,116 +1,66 @@
-"""Grading a class: each submission in its own sandboxed worker, several at a time.
+"""Grading a class: each submission's child in its own sandbox, the judge here.
 
-For every submission the grader hashes the file, copies it into a private folder,
-and starts a worker there (``citylib.grading._worker``) inside the sandbox; the
-worker starts a kernel, runs only the answer cells and the imports above them,
-and the judge drives ``parallel_fetch`` with instrumented sources. Nothing a
-submission does (loop forever, crash its kernel, flood its output, reach for the
-network or the disk) can stop the batch: it ends with a status.
+For every submission the grader hashes the file, reads its tagged cells (the child
+never sees the notebook), and starts a child in a private folder inside the sandbox;
+the judge in this process (:mod:`citylib.grading._judge`) drives it over a socket
+pair. One asyncio loop serves every child at once, ``workers`` at a time. Nothing a
+submission does (loop forever, kill its process, flood its output or the channel,
+reach for the network or the disk) can stop the batch: it ends with a status.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import itertools
-import json
 import os
-import queue
+import secrets
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TypeVar
 
+from citylib import __version__
 from citylib._lessons.judge import CHECKS, JudgeSettings
+from citylib.grading import _scoring
+from citylib.grading._judge import Observed, run_submission
+from citylib.grading._messages import DEFAULTS, GRADE_STATUSES, GradeRecord, Job
+from citylib.grading._notebook import NotebookError, extract, load
 from citylib.grading._sandbox import Limits, Sandbox, detect
-from citylib.grading._worker import RESULT_PREFIX
 
 __all__ = [
-    "DEFAULT_SPEED",
     "GRADE_STATUSES",
     "Batch",
     "GradeRecord",
     "default_workers",
     "grade_batch",
+    "in_shard",
+    "labels",
+    "new_seed",
+    "sha256",
 ]
 
-#: How a submission's grading can end.
-GRADE_STATUSES = ("ok", "timeout", "kernel_died", "error", "not_attempted")
-
-#: The city clock's speed inside graded kernels: the judge's latencies (0.8 to 3.6
-#: city seconds) last 0.1 to 0.45 real seconds, long enough that a blocked loop and
-#: overlapping calls stand out clearly from scheduling noise on a busy machine.
-DEFAULT_SPEED = 8.0
-
-_MAX_NOTEBOOK_BYTES = 20 * 2**20
-_SUBMISSION = "submission.ipynb"
+_T = TypeVar("_T")
 
 
 def default_workers() -> int:
-    """Submissions graded at once: three per core, at most 32.
+    """Submissions graded at once: six per core, at most 32.
 
-    A submission costs about 0.7 s of CPU (worker, kernel start, imports) but
-    spends most of its 2 to 4 s waiting on the judge's slow sources, so three
-    workers per core keep the cores busy (measured on 2 cores: 3 workers ~47/min,
-    6 ~93/min, 8 ~85/min on a busy machine). Each worker and kernel take ~150 MB.
+    A submission costs about 0.3 s of CPU (the sandbox, a plain Python, its imports,
+    0.07 s of it the judge's side) but spends about 2 s waiting on the judge's slow
+    sources, so many children share the cores; each child peaks at about 24 MiB.
+    Measured on 2 cores: 12 at once ~300/min; 14 or 16 gained nothing on a busy machine
+    and widened the timing noise the judge must absorb.
     """
-    return min(3 * (os.cpu_count() or 1), 32)
+    return min(DEFAULTS.workers_per_core * (os.cpu_count() or 1), DEFAULTS.max_workers)
 
 
-@dataclass
-class GradeRecord:
-    """One submission's grade.
-
-    Attributes:
-        submission: Its name in the batch (path relative to the batch's common folder).
-        path: The file graded.
-        sha256: The file's SHA-256, taken before grading.
-        status: One of :data:`GRADE_STATUSES`.
-        score: Checks passed.
-        max_score: Checks there are.
-        checks: Each check's outcome (``None`` when it was not judged).
-        details: Each check's title, outcome, what happened, and the hint.
-        stretch: The stretch goal: ``pass``, ``fail``, ``locked``, ``not_attempted``,
-            ``error``, or ``""`` when the submission was not judged.
-        bonus: 1 when the stretch goal passed, scored apart from ``score``.
-        stretch_details: The stretch checks, like ``details``.
-        error: What went wrong, for a status other than ``ok``.
-        notes: Other things the teacher should know.
-        output: The start of what the submission printed.
-        output_dropped: Characters of printed output not kept.
-        seconds: Wall-clock seconds spent on it.
-        sandbox: The sandbox level it ran in.
-        unchanged: Whether the file's hash was the same after grading.
-    """
-
-    submission: str
-    path: str
-    sha256: str
-    status: str = "error"
-    score: int = 0
-    max_score: int = len(CHECKS)
-    checks: dict[str, bool | None] = field(default_factory=dict)
-    details: list[dict[str, Any]] = field(default_factory=list)
-    stretch: str = ""
-    bonus: int = 0
-    stretch_details: list[dict[str, Any]] = field(default_factory=list)
-    error: str = ""
-    notes: list[str] = field(default_factory=list)
-    output: str = ""
-    output_dropped: int = 0
-    seconds: float = 0.0
-    sandbox: str = ""
-    unchanged: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form."""
-        return asdict(self)
+def new_seed() -> int:
+    """A fresh secret seed for a batch's latencies (recorded in grades.json)."""
+    return secrets.randbits(48)
 
 
 @dataclass
@@ -122,9 +72,10 @@ class Batch:
         sandbox: The sandbox level used.
         workers: Submissions graded at once.
         seconds: Wall-clock seconds for the whole batch.
-        settings: How the judge drove each function.
-        speed: The city clock's speed in the graded kernels.
-        timeout: Seconds each submission's answer had.
+        settings: How the judge drove each function (its ``seed`` included).
+        speed: The city clock's speed in the children.
+        timeout: Seconds each submission's cells and drives had.
+        shard: ``K/N`` when this is one slice of a class (``""``: all of it).
     """
 
     records: list[GradeRecord]
@@ -134,11 +85,22 @@ class Batch:
     settings: JudgeSettings
     speed: float
     timeout: float
+    shard: str = ""
+
+    @property
+    def seed(self) -> int:
+        """The seed of the judge's latencies."""
+        return self.settings.seed
 
     @property
     def per_minute(self) -> float:
         """Submissions graded per minute."""
         return 60 * len(self.records) / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def verified(self) -> bool:
+        """Whether every record was verified."""
+        return bool(self.records) and all(r.verified for r in self.records)
 
     def counts(self) -> dict[str, int]:
         """How many submissions ended with each status."""
@@ -154,13 +116,23 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _labels(paths: Sequence[Path]) -> list[str]:
+def labels(paths: Sequence[Path]) -> list[str]:
     """Names relative to the submissions' common folder (``alice/05.ipynb``)."""
     resolved = [p.resolve() for p in paths]
     if len(resolved) == 1:
         return [resolved[0].name]
     common = Path(os.path.commonpath([p.parent for p in resolved]))
     return [str(p.relative_to(common)) for p in resolved]
+
+
+def in_shard(label: str, shard: tuple[int, int]) -> bool:
+    """Whether ``label`` belongs to slice ``K`` of ``N`` (``shard == (K, N)``, K from 1).
+
+    By a hash of the name alone, so every slice agrees without seeing the others and
+    a submission added later does not move any other to another slice.
+    """
+    k, n = shard
+    return int(hashlib.sha256(label.encode("utf-8")).hexdigest()[:15], 16) % n == k - 1
 
 
 @dataclass(frozen=True)
@@ -180,152 +152,212 @@ class _Context:
             "LANG": "C.UTF-8",
             "CITYLIB_SPEED": f"{self.speed:g}",
             "MPLBACKEND": "Agg",
-            "MALLOC_ARENA_MAX": "2",  # keeps each process's address space small
+            "MALLOC_ARENA_MAX": "1",  # keeps each child's address space small
             "OMP_NUM_THREADS": "1",
             "OPENBLAS_NUM_THREADS": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
-            "JUPYTER_PLATFORM_DIRS": "1",
+            "PYTHONSAFEPATH": "1",  # the child's folder is not on its import path
         }
 
 
-def _result_line(stream: IO[bytes]) -> dict[str, Any] | None:
-    """The worker's answer: the last result line of its output (read from the end)."""
-    stream.seek(0, os.SEEK_END)
-    size = stream.tell()
-    stream.seek(max(0, size - 4 * 2**20))
-    for line in reversed(stream.read().decode("utf-8", "replace").splitlines()):
-        if line.startswith(RESULT_PREFIX):
-            try:
-                found = json.loads(line[len(RESULT_PREFIX) :])
-            except json.JSONDecodeError:
-                return None
-            return found if isinstance(found, dict) else None
-    return None
-
-
-def _tail(stream: IO[bytes], limit: int = 600) -> str:
-    stream.seek(0, os.SEEK_END)
-    stream.seek(max(0, stream.tell() - limit))
-    return stream.read().decode("utf-8", "replace").strip()
-
-
-def _run_worker(folder: Path, slot: int, ctx: _Context) -> tuple[dict[str, Any] | None, str]:
-    """Run the sandboxed worker; returns its report (or ``None``) and why not."""
-    job = {
-        "notebook": _SUBMISSION,
-        "timeout": ctx.timeout,
-        "startup_timeout": 60,
-        "settings": asdict(ctx.settings),
-        "output_limit": ctx.output_limit,
-    }
-    hard_limit = ctx.timeout + 60  # kernel start-up on a busy machine, then the answer
-    argv = [sys.executable, "-m", "citylib.grading._worker"]
-    command = ctx.sandbox.wrap(argv, slot=slot, timeout=hard_limit)
-    with tempfile.TemporaryFile(dir=ctx.base) as out, tempfile.TemporaryFile(dir=ctx.base) as err:
-        try:
-            done = subprocess.run(
-                command,
-                input=json.dumps(job).encode(),
-                stdout=out,
-                stderr=err,
-                cwd=folder,
-                env=ctx.environment(folder),
-                timeout=hard_limit + 10,
-                check=False,
-            )
-            code: int | None = done.returncode
-        except subprocess.TimeoutExpired:
-            code = None
-        report = _result_line(out)
-        if report is not None:
-            return report, ""
-        if code in (None, 124, 137, -9):
-            return None, "timeout"
-        return None, f"the grader's worker failed (exit {code}): {_tail(err)}"
-
-
-def _apply(record: GradeRecord, report: dict[str, Any]) -> None:
-    record.status = str(report.get("status", "error"))
-    if record.status not in GRADE_STATUSES:
-        record.status = "error"
-    record.error = str(report.get("error", ""))
-    record.notes = [str(n) for n in report.get("notes", [])]
-    record.output = str(report.get("output", ""))
-    record.output_dropped = int(report.get("output_dropped", 0))
-    verdict = report.get("verdict") or {}
-    record.details = list(verdict.get("checks", []))
-    judged = {c["id"]: bool(c["passed"]) for c in record.details}
-    record.checks = {c.id: judged.get(c.id) for c in CHECKS}
-    record.score = sum(bool(v) for v in record.checks.values())
-    record.stretch = str(report.get("stretch", ""))
-    record.bonus = int(record.stretch == "pass")
-    stretch_verdict = report.get("stretch_verdict") or {}
-    record.stretch_details = list(stretch_verdict.get("checks", []))
-    if report.get("stretch_error") and record.stretch != "pass":
-        record.notes.append(f"stretch goal: {report['stretch_error']}")
-
-
-def _grade_one(path: Path, label: str, slot: int, ctx: _Context) -> GradeRecord:
-    started = time.perf_counter()
-    record = GradeRecord(
+def _record(path: Path, label: str, ctx: _Context) -> GradeRecord:
+    return GradeRecord(
         label,
         str(path),
-        sha256(path),
+        "",
         sandbox=ctx.sandbox.level,
         checks={c.id: None for c in CHECKS},
+        seed=ctx.settings.seed,
+        grader_version=__version__,
+        # Nothing ran yet, so nothing could reach the judge; a child run revisits this.
+        verified=ctx.sandbox.level == "full",
     )
-    folder = Path(tempfile.mkdtemp(prefix="job-", dir=ctx.base))
+
+
+def _read_job(path: Path, record: GradeRecord, ctx: _Context) -> Job | None:
+    """The submission's cells as a job, or ``None`` with the record saying why."""
+    record.sha256 = sha256(path)
+    if path.stat().st_size > DEFAULTS.notebook_bytes:
+        record.error = f"the file is larger than {DEFAULTS.notebook_bytes // 2**20} MiB"
+        return None
     try:
-        if path.stat().st_size > _MAX_NOTEBOOK_BYTES:
-            record.error = f"the file is larger than {_MAX_NOTEBOOK_BYTES // 2**20} MiB"
+        extracted = extract(load(path))
+    except (NotebookError, ValueError) as exc:
+        record.error = str(exc)
+        return None
+    record.notes.extend(extracted.notes)
+    if not extracted.answer:
+        record.error = "; ".join(extracted.notes)
+        record.notes.clear()
+        return None
+    return Job(
+        extracted.preamble,
+        extracted.answer,
+        extracted.stretch,
+        ctx.settings.seed,
+        ctx.settings.drives,
+        ctx.speed,
+        ctx.timeout,
+        ctx.output_limit,
+    )
+
+
+def _apply(record: GradeRecord, found: Observed, level: str, job: Job) -> None:
+    record.status = found.status if found.status in GRADE_STATUSES else "error"
+    record.error = found.error
+    record.line = found.line
+    lines = job.answer.splitlines()
+    if 0 < found.line <= len(lines):
+        record.failing_line = lines[found.line - 1].strip()
+    record.notes.extend(found.notes)
+    record.output, record.output_dropped = found.output, found.output_dropped
+    record.memory_mb = found.memory_mb
+    record.drives, record.stretch_drives = found.drives, found.stretch_drives
+    if record.status == "ok" and found.verdict is not None:
+        record.details = _scoring.outcomes(found.verdict)
+        record.checks = {c.id: c.passed for c in record.details}
+        record.stretch = found.stretch
+        record.bonus = int(found.stretch == "pass")
+        if found.stretch_verdict is not None:
+            record.stretch_details = _scoring.outcomes(found.stretch_verdict, weighted=False)
+    record.score = _scoring.points(record.status, record.details)
+    # The judge is isolated only with a user of the child's own, namespaces, and its
+    # loop watched from outside; below that the child runs as the grader's user.
+    record.verified = level == "full" and found.watched and record.status != "grader_fault"
+    if not found.watched and record.status not in ("grader_fault",):
+        record.notes.append("its event loop could not be watched from outside (/proc)")
+
+
+async def _grade_one(path: Path, label: str, slot: int, ctx: _Context) -> GradeRecord:
+    started = time.perf_counter()
+    record = _record(path, label, ctx)
+    folder: Path | None = None
+    try:
+        job = await asyncio.to_thread(_read_job, path, record, ctx)
+        if job is None:
             return record
-        shutil.copyfile(path, folder / _SUBMISSION)
+        folder = Path(tempfile.mkdtemp(prefix="job-", dir=ctx.base))
         uid = ctx.sandbox.uid(slot)
         if uid is not None:
             os.chown(folder, uid, uid)
         folder.chmod(0o700)
-        report, problem = _run_worker(folder, slot, ctx)
-        if report is not None:
-            _apply(record, report)
-        elif problem == "timeout":
-            record.status, record.error = "timeout", f"still running after {ctx.timeout:g} s"
-        else:
-            record.error = problem
+        with tempfile.TemporaryFile(dir=ctx.base) as log:
+            found = await run_submission(
+                job,
+                ctx.settings,
+                ctx.sandbox,
+                slot=slot,
+                folder=folder,
+                env=ctx.environment(folder),
+                log=log,
+            )
+        _apply(record, found, ctx.sandbox.level, job)
+    except OSError as exc:  # unreadable, vanished: this file fails, not the batch
+        record.status, record.score = "error", 0
+        record.error = f"the grader could not read the file: {exc}"
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
         try:
             record.unchanged = sha256(path) == record.sha256
         except OSError:  # gone or unreadable now: not the same file any more
             record.unchanged = False
-        if not record.unchanged:
+        if not record.unchanged and record.sha256:
             record.notes.append("the file changed while it was being graded")
         record.seconds = round(time.perf_counter() - started, 3)
     return record
+
+
+async def _grade_all(
+    paths: list[Path],
+    names: list[str],
+    ctx: _Context,
+    workers: int,
+    progress: Callable[[int, int, GradeRecord], None] | None,
+) -> list[GradeRecord]:
+    slots: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(workers):
+        slots.put_nowait(n)
+    done = 0
+
+    async def job(path: Path, label: str) -> GradeRecord:
+        nonlocal done
+        slot = await slots.get()
+        try:
+            for attempt in range(2):  # a grader fault is tried once more: it may pass
+                try:
+                    record = await _grade_one(path, label, slot, ctx)
+                except Exception as exc:  # the grader's own bug: this submission only
+                    record = _record(path, label, ctx)
+                    record.status, record.score = "grader_fault", None
+                    record.error = f"the grader failed: {exc!r}"
+                if record.status != "grader_fault":
+                    break
+                if attempt == 0:
+                    await asyncio.sleep(0.5)
+            if record.status == "grader_fault":
+                record.notes.append("the grader failed on it twice: regrade it")
+        finally:
+            slots.put_nowait(slot)
+        done += 1
+        if progress is not None:
+            progress(done, len(paths), record)
+        return record
+
+    return list(await asyncio.gather(*(job(p, n) for p, n in zip(paths, names, strict=True))))
+
+
+def _run(coroutine: Any) -> Any:
+    """Run a coroutine to its end, on a thread of its own when a loop runs here (Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    box: list[Any] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            box.append(asyncio.run(coroutine))
+        except BaseException as exc:  # handed to the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name="citylib-grade")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return box[0]
 
 
 def grade_batch(
     submissions: Sequence[str | Path],
     *,
     workers: int | None = None,
-    timeout: float = 20.0,
+    timeout: float = DEFAULTS.timeout,
     settings: JudgeSettings | None = None,
-    speed: float = DEFAULT_SPEED,
+    seed: int | None = None,
+    speed: float = DEFAULTS.speed,
     limits: Limits | None = None,
     sandbox: Sandbox | None = None,
-    output_limit: int = 4000,
+    output_limit: int = DEFAULTS.output_limit,
+    shard: tuple[int, int] | None = None,
     progress: Callable[[int, int, GradeRecord], None] | None = None,
 ) -> Batch:
-    """Grade every submission, each in its own sandboxed kernel.
+    """Grade every submission, each in its own sandboxed child, judged from here.
 
     Args:
         submissions: Notebook files.
         workers: Submissions graded at once (default :func:`default_workers`).
-        timeout: Seconds each submission's answer (and its judging) may run.
-        settings: How the judge drives ``parallel_fetch`` (seed, drives, …).
-        speed: The city clock's speed inside the graded kernels.
+        timeout: Seconds each submission's cells and drives may take.
+        settings: How the judge drives ``parallel_fetch`` (drives, tolerances).
+        seed: The latencies' seed (default: ``settings.seed`` when settings are
+            given, else a fresh secret one); the same seed, the same verdicts.
+        speed: The city clock's speed inside the children.
         limits: Resource limits (default :class:`Limits`).
         sandbox: A sandbox to use instead of the strongest one found here.
         output_limit: Characters of each submission's printed output to keep.
+        shard: ``(K, N)``: grade only slice K (from 1) of N (see :func:`in_shard`).
         progress: Called as ``progress(done, total, record)`` after each submission.
 
     Returns:
@@ -342,40 +374,31 @@ def grade_batch(
     count = default_workers() if workers is None else workers
     if count < 1:
         raise ValueError(f"workers must be at least 1, not {count!r}")
+    names = labels(paths)
+    if shard is not None:
+        k, n = shard
+        if not 1 <= k <= n:
+            raise ValueError(f"shard {k}/{n}: K must be from 1 to N")
+        kept = [(p, name) for p, name in zip(paths, names, strict=True) if in_shard(name, shard)]
+        paths, names = [p for p, _ in kept], [name for _, name in kept]
+    base_settings = settings or JudgeSettings()
+    if seed is None:
+        seed = base_settings.seed if settings is not None else new_seed()
+    chosen_settings = JudgeSettings(**{**vars(base_settings), "seed": seed})
     chosen = sandbox or detect(limits or Limits())
     started = time.perf_counter()
+    records: list[GradeRecord] = []
     with tempfile.TemporaryDirectory(prefix="citylib-grade-") as base:
-        ctx = _Context(
-            chosen, settings or JudgeSettings(), speed, timeout, output_limit, Path(base)
-        )
-        slots: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for n in range(count):
-            slots.put(n)
-        finished = itertools.count(1)
-        lock = threading.Lock()
-
-        def job(path: Path, label: str) -> GradeRecord:
-            slot = slots.get()
-            try:
-                record = _grade_one(path, label, slot, ctx)
-            except OSError as exc:  # unreadable, vanished: this file fails, not the batch
-                record = GradeRecord(
-                    label,
-                    str(path),
-                    "",
-                    sandbox=chosen.level,
-                    checks={c.id: None for c in CHECKS},
-                    error=f"the grader could not read the file: {exc}",
-                )
-            finally:
-                slots.put(slot)
-            if progress is not None:
-                with lock:  # one progress line at a time, numbered in order
-                    progress(next(finished), len(paths), record)
-            return record
-
-        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="citylib-grade") as pool:
-            records = list(pool.map(job, paths, _labels(paths)))
+        ctx = _Context(chosen, chosen_settings, speed, timeout, output_limit, Path(base))
+        if paths:
+            records = _run(_grade_all(paths, names, ctx, count, progress))
     return Batch(
-        records, chosen.level, count, time.perf_counter() - started, ctx.settings, speed, timeout
+        records,
+        chosen.level,
+        count,
+        time.perf_counter() - started,
+        chosen_settings,
+        speed,
+        timeout,
+        f"{shard[0]}/{shard[1]}" if shard else "",
     )

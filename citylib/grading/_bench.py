@@ -3,13 +3,17 @@
 :func:`measure_throughput` grades ``copies`` copies of one notebook with the
 default workers and, as the baseline, executes ``baseline_copies`` copies whole
 with ``nbclient``, one after another, at the same clock speed (the way a teacher
-without a grader would run a class's notebooks). The benchmarks import it.
+without a grader would run a class's notebooks). Memory per submission is each
+child's peak resident memory (``VmHWM``, read by the judge just before it ends the
+child), and the grader's own peak. The benchmarks import it.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import shutil
+import statistics
 import tempfile
 import time
 from collections import Counter
@@ -65,10 +69,12 @@ def measure_throughput(
 
     Returns:
         ``per_minute`` and ``seconds`` for the grader and the baseline, the speed-up,
-        the sandbox level, the workers, the status counts and the verdicts seen
-        (``"ok 6/6+1": 40`` when every copy got the same one).
+        the sandbox level, the workers, the status counts, the verdicts seen
+        (``"ok 10/10+1": 40`` when every copy got the same one), each child's peak
+        memory (median and largest, MiB) and the grader's own peak.
     """
-    from citylib.grading._batch import DEFAULT_SPEED, grade_batch
+    from citylib.grading._batch import grade_batch
+    from citylib.grading._messages import DEFAULTS
 
     source = Path(notebook)
     with tempfile.TemporaryDirectory(prefix="citylib-bench-") as folder:
@@ -77,7 +83,8 @@ def measure_throughput(
             target = Path(folder) / f"learner{n:03d}.ipynb"
             shutil.copyfile(source, target)
             paths.append(target)
-        batch = grade_batch(paths, workers=workers, timeout=timeout)
+        batch = grade_batch(paths, workers=workers, timeout=timeout, seed=2024)
+    memory = [r.memory_mb for r in batch.records if r.memory_mb > 0] or [0.0]
     figures: dict[str, Any] = {
         "copies": copies,
         "workers": batch.workers,
@@ -89,9 +96,17 @@ def measure_throughput(
         "verdicts": dict(
             Counter(f"{r.status} {r.score}/{r.max_score}+{r.bonus}" for r in batch.records)
         ),
+        "verified": batch.verified,
+        # Whatever kept a copy from its usual verdict, said once each.
+        "problems": sorted({f"{r.status}: {r.error}" for r in batch.records if r.status != "ok"}),
+        "child_memory_mb": round(statistics.median(memory), 1),
+        "child_memory_max_mb": round(max(memory), 1),
+        # ru_maxrss is KiB on Linux: the grader's process with its judge, all children's
+        # judges at once.
+        "grader_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     if baseline_copies > 0:
-        seconds = _serial_nbclient(source, baseline_copies, DEFAULT_SPEED, timeout)
+        seconds = _serial_nbclient(source, baseline_copies, DEFAULTS.speed, timeout)
         baseline = 60 * baseline_copies / seconds
         figures.update(
             baseline_copies=baseline_copies,

@@ -1,15 +1,16 @@
-"""The sandbox each submission's worker (and its kernel) runs in.
+"""The sandbox each submission's child runs in (the judge stays outside it).
 
 Levels, strongest first; the grader uses the strongest this machine allows and
 records it:
 
 ``full`` (root)
-    ``unshare`` gives the worker private network, process and mount namespaces:
-    only its own loopback (``ip link set lo up``, which the worker and its kernel
-    talk over), no view of other processes, and fresh ``/tmp``, ``/var/tmp`` and
-    ``/dev/shm`` in which its folder is the only thing from outside. It then runs
-    as a user of its own (``setpriv``), so it can write nothing else on the
-    machine, and a process limit means something.
+    ``unshare`` gives the child private network, process and mount namespaces:
+    only its own loopback (``ip link set lo up``; the child talks to the judge over
+    an inherited socket pair, not the network), no view of other processes, and
+    fresh ``/tmp``, ``/var/tmp`` and ``/dev/shm`` in which its folder is the only
+    thing from outside. It then runs as a user of its own (``setpriv``), so it can
+    write nothing else on the machine, and its process limit of one means no
+    thread and no child process: nothing else can answer for a held loop.
 ``namespaces`` (unprivileged, user namespaces allowed)
     The same namespaces inside a user namespace, without the change of user.
 ``limits``
@@ -32,6 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from citylib.grading._messages import DEFAULTS
+
 __all__ = ["LEVELS", "Detection", "Limits", "Sandbox", "describe", "detect", "detection"]
 
 #: Sandbox levels, strongest first.
@@ -41,25 +44,40 @@ LEVELS = ("full", "namespaces", "limits")
 INSIDE = "/tmp/submission"
 #: The first user id handed to sandboxes (one per worker slot, so limits are per slot).
 BASE_UID = 1_500_000
+#: User ids a grader's slots may use (one block of :data:`UID_BLOCK` per grader).
+UID_BLOCK = 64
+
+
+def own_uid_base() -> int:
+    """The first user id of this grader process's block.
+
+    Two graders on one machine (two teachers, or a test suite beside a real batch)
+    must not share sandbox users: a child's limit of one process per user would refuse
+    the other grader's child, and each could signal the other's.
+    """
+    return BASE_UID + UID_BLOCK * (os.getpid() % 8192)
+
+
 #: World-writable places a submission could otherwise leave files in.
 _SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits for one submission's worker and kernel (each process).
+    """Resource limits for one submission's child.
 
     Attributes:
         memory_mb: Address space, in MiB.
-        processes: Processes and threads (per sandbox user).
+        processes: Processes and threads (per sandbox user, so only where it has
+            its own: 1, the child alone).
         file_mb: Largest file it may write, in MiB.
         open_files: Open file descriptors.
     """
 
-    memory_mb: int = 2048
-    processes: int = 128
-    file_mb: int = 16
-    open_files: int = 256
+    memory_mb: int = DEFAULTS.memory_mb
+    processes: int = DEFAULTS.processes
+    file_mb: int = DEFAULTS.file_mb
+    open_files: int = DEFAULTS.open_files
 
     def prlimit(self, cpu_seconds: int, with_processes: bool) -> list[str]:
         """The ``prlimit`` command prefix for these limits."""
@@ -177,7 +195,9 @@ def _setup_script(drop_to_uid: int | None) -> str:
         )
     if drop_to_uid is not None:
         lines += _reexpose(_needed_paths())
-    lines += [f"cd {INSIDE}", 'exec "$@"']
+    # Not exec: the child must not be the namespace's init, which ignores the signals
+    # it sends itself (a submission's own os.kill(os.getpid(), SIGKILL) must work).
+    lines += [f"cd {INSIDE}", '"$@"', "exit $?"]
     return "\n".join(lines)
 
 
@@ -192,6 +212,7 @@ class Sandbox:
 
     level: str
     limits: Limits = Limits()
+    uid_base: int = BASE_UID
 
     @property
     def private_folder(self) -> bool:
@@ -204,13 +225,13 @@ class Sandbox:
 
     def uid(self, slot: int) -> int | None:
         """The user a slot's sandbox runs as (``None``: no change of user)."""
-        return BASE_UID + slot if self.level == "full" else None
+        return self.uid_base + slot if self.level == "full" else None
 
     def wrap(self, argv: Sequence[str], *, slot: int, timeout: float) -> list[str]:
         """The full command line: timeout, namespaces, limits, user, then ``argv``.
 
         Args:
-            argv: The worker's command.
+            argv: The child's command.
             slot: The worker slot (each has its own user at level ``full``).
             timeout: Wall-clock seconds before the whole sandbox is killed.
         """
@@ -262,7 +283,7 @@ def _tail(text: str) -> str:
 
 def _try(sandbox: Sandbox, folder: Path) -> str | None:
     """Start a probe in ``sandbox``; ``None`` if it works, else why not (one line)."""
-    probe = [sys.executable, "-c", "import ipykernel, citylib.grading._worker; print('ok')"]
+    probe = [sys.executable, "-c", "import citylib.grading._child; print('ok')"]
     try:
         done = subprocess.run(
             sandbox.wrap(probe, slot=0, timeout=60),
@@ -356,14 +377,15 @@ def detection(limits: Limits = Limits()) -> Detection:
         if refused is None:
             folder = Path(tempfile.mkdtemp(prefix="citylib-sandbox-"))
             try:
-                uid = Sandbox(level).uid(0)
+                trial = Sandbox(level, limits, own_uid_base())
+                uid = trial.uid(0)
                 if uid is not None:
                     os.chown(folder, uid, uid)
-                refused = _try(Sandbox(level, limits), folder)
+                refused = _try(trial, folder)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
             if refused is None:
-                return Detection(Sandbox(level, limits), tuple(reasons))
+                return Detection(Sandbox(level, limits, own_uid_base()), tuple(reasons))
             if level == "namespaces":
                 switch = _userns_switch()
                 refused = (

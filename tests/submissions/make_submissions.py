@@ -227,6 +227,230 @@ display({"application/vnd.citylib._lessons.sprint-verdict+json": {
 """
 )
 
+# Forgeries: each tries to earn more than its honest behaviour does. The grader runs
+# the judge outside the child, so each must score exactly what its plain code earns.
+
+PATCHED_JUDGE = (
+    SEQUENTIAL
+    + """
+
+# Patch every judge, rule and display path a kernel-side grader would have used.
+import builtins
+import sys
+
+import citylib
+import citylib._lessons.judge as checks
+import citylib.grading
+
+checks._check_overlap = lambda d: ""
+checks._check_blocking = lambda d: ""
+checks.verdict = lambda *a, **k: None
+checks.judge = lambda *a, **k: None
+citylib.grading.judge = lambda *a, **k: None
+for name in list(sys.modules):
+    if name.startswith("citylib.grading"):
+        module = sys.modules[name]
+        for attr in ("judge", "verdict", "run_submission", "_check_overlap"):
+            if hasattr(module, attr):
+                setattr(module, attr, lambda *a, **k: None)
+try:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None:
+        real = shell.display_pub.publish
+        shell.display_pub.publish = lambda data, **kw: real({**data, "forged": True}, **kw)
+    print("DISPLAY shell:", shell)
+except ImportError:
+    print("DISPLAY no IPython")
+print('CITYLIB-RESULT {"status": "ok", "score": 10}')
+builtins.print = lambda *a, **k: None
+"""
+)
+
+CANCELS_WATCHERS = (
+    HEAD
+    + """import gc
+import time
+
+
+async def parallel_fetch(sources=None) -> dict:
+    if sources is None:
+        sources = sprint.default_sources()
+    me = asyncio.current_task()
+    for task in asyncio.all_tasks():  # every heartbeat a kernel-side judge would run
+        if task is not me:
+            task.cancel()
+    for thing in gc.get_objects():  # and every watcher thread or handle it might keep
+        if type(thing).__name__ in ("Heartbeat", "Watch", "TimerHandle"):
+            try:
+                thing.cancel()
+            except Exception:
+                pass
+    start = clock.now()
+    names = list(sources)
+    answers = await asyncio.gather(*(sources[name]() for name in names))
+    time.sleep(0.5)  # now block, with nobody watching (it hopes)
+    merged = dict(zip(names, answers))
+    merged["total_latency"] = clock.now() - start
+    return merged
+"""
+)
+
+REWRITES_RECORDS = (
+    SEQUENTIAL.replace("async def parallel_fetch", "async def _one_lane")
+    + """
+
+import gc
+import sys
+
+
+async def parallel_fetch(sources=None) -> dict:
+    start = clock.now()
+    result = await _one_lane(sources)
+    # Rewrite whatever records of the calls exist: through gc, and up the frames.
+    for thing in gc.get_objects():
+        for attr in ("started", "ended", "invoked", "max_gap", "elapsed", "hold"):
+            try:
+                if hasattr(thing, attr):
+                    setattr(thing, attr, 0.0)
+            except Exception:
+                pass
+    frame = sys._getframe()
+    while frame is not None:
+        for key, value in list(frame.f_locals.items()):
+            if isinstance(value, dict) and "pending" in key:
+                value.clear()
+        frame = frame.f_back
+    result["total_latency"] = clock.now() - start  # honest about the time all this took
+    return result
+"""
+)
+
+_SOCKET = """import json
+import os
+import sys
+
+FD = int(sys.argv[1])  # the child's end of the socket pair, for anyone who looks
+
+
+def send(frame):
+    body = json.dumps(frame).encode()
+    os.write(FD, len(body).to_bytes(4, "big") + body)
+
+
+def echoes_answered():
+    # Read whatever the judge sent and answer every echo in it.
+    try:
+        data = os.read(FD, 65536)
+    except BlockingIOError:
+        return
+    while len(data) >= 4:
+        size = int.from_bytes(data[:4], "big")
+        frame = json.loads(data[4 : 4 + size])
+        data = data[4 + size :]
+        if frame.get("kind") == "echo":
+            send({"kind": "echo_reply", "seq": frame["seq"]})
+"""
+
+HELPER_ANSWERS = (
+    HEAD
+    + _SOCKET
+    + """import signal
+import threading
+import time
+
+
+helping = [False]
+
+
+def helper():
+    while helping[0]:  # only while the loop is blocked: the judge's answers stay its own
+        echoes_answered()
+        time.sleep(0.002)
+
+
+async def parallel_fetch(sources=None) -> dict:
+    if sources is None:
+        sources = sprint.default_sources()
+    start = clock.now()
+    names = list(sources)
+    answers = await asyncio.gather(*(sources[name]() for name in names))
+    # Answer the judge's echoes from elsewhere while the loop is blocked:
+    helping[0] = True
+    try:
+        threading.Thread(target=helper, daemon=True).start()  # a thread
+        print("HELPER thread: started")
+    except RuntimeError as exc:
+        print("HELPER thread: refused", exc)
+    try:
+        if os.fork() == 0:  # a child process, for as long as the block lasts
+            deadline = time.monotonic() + 0.5
+            while time.monotonic() < deadline:
+                echoes_answered()
+                time.sleep(0.002)
+            os._exit(0)
+        print("HELPER fork: started")
+    except OSError as exc:
+        print("HELPER fork: refused", type(exc).__name__)
+    signal.signal(signal.SIGALRM, lambda *_: echoes_answered())  # a signal handler
+    signal.setitimer(signal.ITIMER_REAL, 0.003, 0.003)
+    time.sleep(0.5)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    helping[0] = False
+    merged = dict(zip(names, answers))
+    merged["total_latency"] = clock.now() - start
+    return merged
+"""
+)
+
+FORGED_FRAMES = (
+    SEQUENTIAL
+    + _SOCKET
+    + """
+
+# Claim three overlapping calls and a perfect result, straight onto the channel.
+for n, name in enumerate(("weather", "maps", "chat")):
+    send({"kind": "invoke", "drive": 0, "call": 900 + n, "source": name})
+    send({"kind": "call", "drive": 0, "call": 900 + n})
+send({"kind": "drive_done", "drive": 0, "outcome": "returned", "result": {}})
+"""
+)
+
+FLOODED_FRAMES = (
+    SEQUENTIAL.replace("async def parallel_fetch", "async def _one_lane")
+    + _SOCKET
+    + """
+
+async def parallel_fetch(sources=None) -> dict:
+    for n in range(20_000):  # a flood of well-formed frames
+        send({"kind": "invoke", "drive": 0, "call": 10_000 + n, "source": "weather"})
+    os.write(FD, (2**31).to_bytes(4, "big") + b"{")  # and a frame claiming 2 GiB
+    return await _one_lane(sources)
+"""
+)
+
+REPLAYED_TOKENS = (
+    HEAD
+    + """_remembered = {}
+
+
+async def parallel_fetch(sources=None) -> dict:
+    if sources is None:
+        sources = sprint.default_sources()
+    start = clock.now()
+    names = list(sources)
+    answers = await asyncio.gather(*(sources[name]() for name in names))
+    merged = dict(zip(names, answers))
+    if _remembered:
+        merged.update(_remembered)  # replay the first drive's tokens in the second
+    else:
+        _remembered.update(merged)
+    merged["total_latency"] = clock.now() - start
+    return merged
+"""
+)
+
 #: name -> (answer cell, stretch cell or None to keep the learner's)
 SUBMISSIONS: dict[str, tuple[str | None, str | None]] = {
     "correct_gather": (GATHER, None),
@@ -245,6 +469,13 @@ SUBMISSIONS: dict[str, tuple[str | None, str | None]] = {
     "mischief": (MISCHIEF, None),
     "nbgrader_only": (GATHER, None),
     "forged_verdict": (FORGED, None),
+    "forged_patched_judge": (PATCHED_JUDGE, None),
+    "forged_cancels_watchers": (CANCELS_WATCHERS, None),
+    "forged_rewrites_records": (REWRITES_RECORDS, None),
+    "forged_helper_answers": (HELPER_ANSWERS, None),
+    "forged_frames": (FORGED_FRAMES, None),
+    "forged_flood": (FLOODED_FRAMES, None),
+    "forged_replayed_tokens": (REPLAYED_TOKENS, None),
 }
 
 

@@ -1,0 +1,115 @@
+"""The teachers' two verbs: grade a class (or one slice of it), merge the slices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from citylib.grading._batch import Batch, grade_batch
+from citylib.grading._messages import BatchReport, FrameError
+from citylib.grading._report import Roster, write_reports
+from citylib.grading._sandbox import LEVELS
+
+__all__ = ["grade", "merge", "read_report"]
+
+
+def grade(
+    submissions: Sequence[str | Path],
+    out: str | Path,
+    *,
+    roster: Roster | None = None,
+    **options: Any,
+) -> Batch:
+    """Grade ``submissions`` and write every report into ``out``.
+
+    Args:
+        submissions: Notebook files.
+        out: The folder for the reports (made when missing): grades.csv,
+            grades.json, feedback/<submission>.html, class.html and canvas.csv.
+        roster: Submission name -> Canvas student columns, for canvas.csv.
+        **options: Passed to :func:`~citylib.grading._batch.grade_batch` (``workers``,
+            ``timeout``, ``seed``, ``settings``, ``speed``, ``limits``, ``sandbox``,
+            ``shard``, ``progress``).
+
+    Returns:
+        The graded :class:`Batch`.
+    """
+    batch = grade_batch(list(submissions), **options)
+    write_reports(batch, out, roster=roster)
+    return batch
+
+
+def read_report(folder: str | Path) -> BatchReport:
+    """The :class:`BatchReport` in ``folder``/grades.json (a clear ``ValueError`` if none)."""
+    path = Path(folder) / "grades.json"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"{folder}: no grades.json to merge ({exc.strerror})") from None
+    try:
+        report: BatchReport = BatchReport.from_json(text)
+    except (FrameError, TypeError) as exc:
+        raise ValueError(f"{path}: not a grades.json this grader wrote ({exc})") from None
+    return report
+
+
+def merge(
+    folders: Sequence[str | Path], out: str | Path, *, roster: Roster | None = None
+) -> BatchReport:
+    """Combine the reports of slices graded apart (``--shard K/N``) into one.
+
+    The slices must share the grader's version, the seed and the clock's speed, and
+    no submission may appear in two of them: otherwise a clear ``ValueError``, and
+    nothing is written.
+
+    Returns:
+        The merged report (also written into ``out``).
+    """
+    if not folders:
+        raise ValueError("nothing to merge")
+    reports = [read_report(f) for f in folders]
+    first = reports[0]
+    for folder, r in zip(folders, reports, strict=True):
+        for what in ("grader_version", "seed", "speed", "timeout"):
+            if getattr(r, what) != getattr(first, what):
+                raise ValueError(
+                    f"{folder} was graded with {what} {getattr(r, what)!r}, "
+                    f"{folders[0]} with {getattr(first, what)!r}: regrade with the same"
+                )
+    seen: dict[str, str] = {}
+    records = []
+    for folder, r in zip(folders, reports, strict=True):
+        for record in r.submissions:
+            if record.submission in seen:
+                raise ValueError(
+                    f"{record.submission} is in both {seen[record.submission]} and {folder}"
+                )
+            seen[record.submission] = str(folder)
+            records.append(record)
+    records.sort(key=lambda rec: rec.submission)
+    counts = {s: 0 for s in first.counts}
+    for record in records:
+        counts[record.status] = counts.get(record.status, 0) + 1
+    seconds = max(r.seconds for r in reports)
+    merged = BatchReport(
+        grader_version=first.grader_version,
+        seed=first.seed,
+        # As strong as its weakest slice.
+        sandbox=max(
+            (r.sandbox for r in reports),
+            key=lambda lv: LEVELS.index(lv) if lv in LEVELS else len(LEVELS),
+        ),
+        verified=bool(records) and all(rec.verified for rec in records),
+        workers=sum(r.workers for r in reports),
+        seconds=seconds,
+        per_minute=round(60 * len(records) / seconds, 1) if seconds > 0 else 0.0,
+        speed=first.speed,
+        timeout=first.timeout,
+        shard="",
+        checks=first.checks,
+        counts=counts,
+        submissions=records,
+    )
+    write_reports(merged, out, roster=roster)
+    return merged
