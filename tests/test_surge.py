@@ -284,7 +284,7 @@ def test_measure_surge(system: str, where: str) -> None:
 
 @pytest.mark.server
 def test_surge_system_opens_and_closes_its_own_city() -> None:
-    from citylib import server
+    from citylib._lessons import server
 
     result = asyncio.run(surge.surge_system("async", 20, patience=30.0, speed=clock.speed()))
     assert result.ok == 20

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from citylib import server
+from citylib._lessons import server
 from citylib._lessons.surge import Progress
 from citylib._views.surge_game import SurgeGame, progress_line
 
