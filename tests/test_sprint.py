@@ -241,7 +241,7 @@ def test_a_verdict_survives_json() -> None:
 
 
 def test_check_celebrates_a_right_answer(capsys: pytest.CaptureFixture[str]) -> None:
-    asyncio.run(sprint.check(gather_fetch))
+    asyncio.run(sprint.check(gather_fetch, draw=False))  # the lanes' summary has a ✅ too
     out = capsys.readouterr().out
     assert out.count("✅") == len(CHECKS) and "❌" not in out
     assert "🎉 Deliverable complete" in out
@@ -466,3 +466,34 @@ def test_load_rejects_what_is_not_a_notebook(tmp_path: Path) -> None:
     bad.write_text('{"cells": 3}')
     with pytest.raises(notebook.NotebookError, match="no list of cells"):
         notebook.load(bad)
+
+
+def test_check_draws_the_learner_s_own_lanes_from_its_drives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from citylib import charts
+
+    shown: list[tuple[Any, str | None]] = []
+    monkeypatch.setattr(charts, "show", lambda fig, alt=None: shown.append((fig, alt)))
+    asyncio.run(sprint.check(gather_fetch))
+    ((fig, alt),) = shown
+    rows = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert rows.count("parallel_fetch, drive 1") == rows.count("parallel_fetch, drive 2") == 1
+    assert sorted(r for r in rows if r.startswith("sources[")) == sorted(
+        [f"sources[{name!r}]()" for name in sprint_contract.SOURCE_NAMES] * 2
+    )
+    assert "Heartbeat._beat" not in rows  # the judge's own machinery is not the learner's
+    assert alt is not None and "never held" in alt
+
+    shown.clear()
+    asyncio.run(sprint.check(one_lane_fetch))  # one lane: the drives, no source lanes
+    rows = [t.get_text() for t in shown[0][0].axes[0].get_yticklabels()]
+    assert rows == ["parallel_fetch, drive 1", "parallel_fetch, drive 2"]
+
+    shown.clear()
+
+    async def unwritten(sources: Any = None) -> dict[str, Any]:
+        raise NotImplementedError()
+
+    asyncio.run(sprint.check(unwritten))
+    assert shown == []  # nothing ran: nothing to draw

@@ -248,8 +248,11 @@ class _Source:
         # shows up as "called but never awaited".
         record = CallRecord(invoked=_perf_counter())
         self._calls.setdefault(self.name, []).append(record)
-        record.coroutine = self._answer(record)
-        return record.coroutine
+        coroutine = self._answer(record)
+        # Named like the learner's own call, so their lanes read sources['maps']().
+        coroutine.__qualname__ = f"sources[{self.name!r}]()"  # type: ignore[attr-defined]
+        record.coroutine = coroutine
+        return coroutine
 
     async def _answer(self, record: CallRecord) -> dict[str, Any]:
         record.started = _perf_counter()

@@ -155,7 +155,7 @@ def _needs_function(fn: object, name: str) -> str:
     return ""
 
 
-async def check(parallel_fetch: Callable[..., Any]) -> None:
+async def check(parallel_fetch: Callable[..., Any]) -> Verdict | None:
     """Self-check the deliverable and print each check, passed or failed, with a hint.
 
     Await it at the top level of a notebook cell: ``await sprint.check(parallel_fetch)``.
@@ -165,16 +165,19 @@ async def check(parallel_fetch: Callable[..., Any]) -> None:
 
     Args:
         parallel_fetch: The learner's ``async def parallel_fetch(sources=None)``.
+
+    Returns:
+        The verdict, or ``None`` when nothing could be driven.
     """
     print("🏁 Parallel Fetch Sprint: self-check, two drives with fresh sources")
     problem = _needs_function(parallel_fetch, "parallel_fetch")
     if problem:
         print(f"⚠️ {problem}")
-        return
+        return None
     verdict = await judge(parallel_fetch, JudgeSettings(scale=_SELF_CHECK_SCALE))
     if verdict.status == "not_attempted":
         print("\n".join(_not_written_lines("parallel_fetch")))
-        return
+        return verdict
     print("\n".join(_verdict_lines(verdict, "parallel_fetch")))
     total = len(verdict.checks)
     if verdict.passed:
@@ -187,6 +190,7 @@ async def check(parallel_fetch: Callable[..., Any]) -> None:
             f"Deliverable: {verdict.score}/{total} checks passed. Fix the ❌ lines, run your "
             "parallel_fetch cell again, then this one."
         )
+    return verdict
 
 
 @dataclass

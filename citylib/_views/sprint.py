@@ -1,24 +1,33 @@
-"""The learner's ``citylib.sprint``: the Sprint's lesson, plus the stretch goal's chart.
+"""The learner's ``citylib.sprint``: the Sprint's lesson, plus its charts.
 
-Everything but :func:`compare_timings` is the lesson itself
-(:mod:`citylib._lessons.sprint`); this module only adds the drawing.
+Everything is the lesson itself (:mod:`citylib._lessons.sprint`); this module only
+adds the drawing: the self-check's drives as the learner's own lanes
+(:func:`check`), and the stretch goal's two runs side by side (:func:`compare_timings`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from citylib._core.race import RaceResult
+from citylib._lessons import sprint as lesson
 from citylib._lessons.sprint import (
     Source,
-    check,
     default_sources,
     describe_sources,
     hint_if_unwritten,
     stretch_timings,
 )
 from citylib._views import charts
+from citylib._views.lanes import Recording, record
+from citylib._views.lanes_chart import lanes_chart
+
+#: The self-check's heartbeat lane (its machinery, not the learner's code), and the
+#: lane each drive of the learner's function runs in.
+_HEARTBEAT_LANE = "Heartbeat._beat"
+_DRIVE_LANE = "_call"
 
 __all__ = [
     "Source",
@@ -28,6 +37,35 @@ __all__ = [
     "describe_sources",
     "hint_if_unwritten",
 ]
+
+
+async def check(parallel_fetch: Callable[..., Any], *, draw: bool = True) -> None:
+    """Self-check the deliverable, then draw your ``parallel_fetch``'s lanes in its drives.
+
+    The checks and their hints are the lesson's (:func:`citylib._lessons.sprint.check`).
+    While it drives your function, :func:`citylib.lanes.record` watches: each call
+    of a source is a lane (``sources['maps']()``), so you see whether they ran side
+    by side, and a stall names the line of yours that held the loop.
+
+    Args:
+        parallel_fetch: The learner's ``async def parallel_fetch(sources=None)``.
+        draw: Draw the lanes (the checks are always printed).
+    """
+    with record() as rec:
+        verdict = await lesson.check(parallel_fetch)
+    yours, drives = [], 0
+    for lane in rec.lanes[1:]:
+        if lane.name == _DRIVE_LANE:
+            drives += 1
+            lane = dataclasses.replace(lane, name=f"parallel_fetch, drive {drives}")
+        if lane.name != _HEARTBEAT_LANE:
+            yours.append(lane)
+    if draw and drives and verdict is not None and verdict.status != "not_attempted":
+        drawn: Recording[Any] = Recording(stalls=rec.stalls, threshold=rec.threshold,
+                                          duration=rec.duration, _lanes=yours)
+        held = "the loop was held" if rec.stalls else "the loop was never held"
+        title = f"Your parallel_fetch in the self-check: {drives} drives; {held}"
+        charts.show(lanes_chart(drawn, title=title), alt=drawn.summary())
 
 
 async def compare_timings(
