@@ -145,24 +145,39 @@ class _Track:
         self.task: weakref.ref[asyncio.Task[Any]] | None = None
         # Readings in pairs: a step's start and end. Between two pairs the task awaited.
         self.marks: list[float] = []
-        # For each step that ended suspended: the awaited frames, outermost first.
-        self.waits: list[list[tuple[CodeType, int]]] = []
+        # For each step that ended suspended: where (see _suspended_at).
+        self.waits: list[tuple[CodeType, int] | None] = []
         self.outcome = "pending"
 
 
-def _awaited_frames(coro: Any) -> list[tuple[CodeType, int]]:
-    """``(code, line)`` of each coroutine down the chain ``coro`` is suspended in.
+# Whether a code object is the learner's (see watch.is_user_code), by code object:
+# a dict lookup on the hot path, the file check once per code object.
+_USER_CODE: dict[CodeType, bool] = {}
 
-    The chain ends at a Future, a generator-based coroutine (asyncio's own) or
-    ``None``; ``getattr`` with a default is the cheapest way to ask (no exception).
+
+def _suspended_at(coro: Any) -> tuple[CodeType, int] | None:
+    """``(code, line)`` where a suspended task stopped: the deepest of the learner's
+    frames down the chain of coroutines it awaits (else the task's own frame).
+
+    The walk stops at the first frame that is not the learner's: below a library
+    call (``asyncio.sleep``, a service) there is none of theirs.
     """
-    frames: list[tuple[CodeType, int]] = []
     frame = getattr(coro, "cr_frame", None)
-    while frame is not None:
-        frames.append((frame.f_code, frame.f_lineno))
+    if frame is None:
+        return None
+    found = (frame.f_code, frame.f_lineno)
+    while True:
+        code = frame.f_code
+        mine = _USER_CODE.get(code)
+        if mine is None:
+            mine = _USER_CODE[code] = is_user_code(code.co_filename)
+        if not mine:
+            return found
+        found = (code, frame.f_lineno)
         coro = coro.cr_await
         frame = getattr(coro, "cr_frame", None)
-    return frames
+        if frame is None:
+            return found
 
 
 def _outcome(exc: BaseException) -> str:
@@ -205,7 +220,7 @@ class _Traced(Coroutine[Any, Any, Any]):
             track.outcome = _outcome(exc)
             raise
         marks.append(read())
-        track.waits.append(_awaited_frames(self._coro))
+        track.waits.append(_suspended_at(self._coro))
         return step
 
     def close(self) -> None:
@@ -632,19 +647,13 @@ def _monitored_spans(
     return tuple(spans)
 
 
-def _where(frames: list[tuple[CodeType, int]], places: dict[tuple[CodeType, int], str]) -> str:
-    """The deepest frame of the learner's code a step was suspended in (else the task's own)."""
-    chosen = None
-    for code, line in frames:
-        if is_user_code(code.co_filename):
-            chosen = (code, line)
-    if chosen is None and frames:
-        chosen = frames[0]
-    if chosen is None:
+def _where(at: tuple[CodeType, int] | None, places: dict[tuple[CodeType, int], str]) -> str:
+    """A suspension point as the learner reads it (``"file.py:LINE"``), each worked out once."""
+    if at is None:
         return ""
-    place = places.get(chosen)
+    place = places.get(at)
     if place is None:
-        place = places[chosen] = code_place(chosen[0].co_filename, chosen[1])
+        place = places[at] = code_place(at[0].co_filename, at[1])
     return place
 
 
