@@ -23,8 +23,8 @@ from citylib._lessons.practice import (
     HELD,
     Check,
     Exercise,
-    GiveUp,
-    NotAttempted,
+    GiveUpError,
+    NotAttemptedError,
     Prediction,
     heartbeat,
     is_untouched,
@@ -72,7 +72,9 @@ def _together(tl: Timeline, names: Sequence[str], label: str = "the cars drove a
     slowest = max(_latency(n) for n in names)
     total = sum(_latency(n) for n in names)
     ok = tl.makespan <= slowest + SLACK
-    measured = f"done in {tl.makespan:.1f} s (one after another: {total:g} s; together: {slowest:g} s)"
+    measured = (
+        f"done in {tl.makespan:.1f} s (one after another: {total:g} s; together: {slowest:g} s)"
+    )
     cause = ""
     if not ok:
         cause = (
@@ -97,11 +99,21 @@ def _held(beats_gap: float) -> Check:
 async def _run(answer: Any, *args: Any) -> Any:
     """Call the learner's function and await what it returns (if it is awaitable)."""
     if not callable(answer):
-        raise GiveUp(f"expected a function, got {type(answer).__name__} {answer!r:.60}")
+        raise GiveUpError(f"expected a function, got {type(answer).__name__} {answer!r:.60}")
     result = answer(*args)
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+def _keys(body: Any) -> str:
+    return str(sorted(body)) if isinstance(body, dict) else f"{body!r:.60}"
+
+
+def _size(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return f"{type(value).__name__} of {len(value)}"
+    return f"{type(value).__name__} {value!r:.40}"
 
 
 def _payload_of(value: Any, name: str) -> bool:
@@ -115,7 +127,9 @@ _COMMUTE = ("chat", "maps", "weather")
 
 async def _judge_highway(answer: Any) -> list[Check]:
     if not callable(answer):
-        raise GiveUp(f"`commute` should be a function (async def commute(): ...), not {answer!r:.60}")
+        raise GiveUpError(
+            f"`commute` should be a function (async def commute(): ...), not {answer!r:.60}"
+        )
     with timeline.recording(Timeline(name="your commute")) as tl, heartbeat() as beats:
         returned = await _run(answer)
     checks = [_calls(tl, _COMMUTE), _together(tl, _COMMUTE), _held(beats.longest_gap)]
@@ -124,12 +138,24 @@ async def _judge_highway(answer: Any) -> list[Check]:
         and len(returned) == 3
         and all(_payload_of(v, n) for v, n in zip(returned, _COMMUTE, strict=False))
     )
-    shown = type(returned).__name__ if not isinstance(returned, list | tuple) else (
-        "[" + ", ".join(v.get("service", "?") if isinstance(v, dict) else type(v).__name__ for v in returned) + "]"
+    shown = (
+        type(returned).__name__
+        if not isinstance(returned, list | tuple)
+        else (
+            "["
+            + ", ".join(
+                v.get("service", "?") if isinstance(v, dict) else type(v).__name__ for v in returned
+            )
+            + "]"
+        )
     )
-    cause = "" if ok else (
-        "return the three answers in the order chat, maps, weather: gather hands them back "
-        "in the order you passed the calls in"
+    cause = (
+        ""
+        if ok
+        else (
+            "return the three answers in the order chat, maps, weather: gather hands them back "
+            "in the order you passed the calls in"
+        )
     )
     checks.append(Check(ok, "the three answers came back, in order", f"returned {shown}", cause))
     return checks
@@ -140,12 +166,12 @@ _HIGHWAY = Exercise(
     notebook="01_traffic_jam",
     title="Make the one-lane commute a highway",
     answer_name="commute",
-    stub='''async def commute():
+    stub="""async def commute():
     # 🛣️ Ask 💬 chat, 🗺️ maps and ☁️ weather at the same time
     # and return their three answers as a list: [chat, maps, weather].
     ...
-''',
-    solution_code='''import asyncio
+""",
+    solution_code="""import asyncio
 
 from citylib import call
 
@@ -153,7 +179,7 @@ from citylib import call
 async def commute():
     chat, maps, weather = await asyncio.gather(call("chat"), call("maps"), call("weather"))
     return [chat, maps, weather]
-''',
+""",
     hints=[
         "The cause of a jam: a car that is awaited on its own line has to arrive before the "
         "next line runs, so three awaits in a row add their times up (3 + 2 + 1 = 6 s). "
@@ -173,10 +199,10 @@ _PARCELS = ("🍕", "💐", "📚")
 
 async def _judge_courier(answer: Any) -> list[Check]:
     if not callable(answer):
-        raise GiveUp(f"`polite_courier` should be an async function, not {answer!r:.60}")
+        raise GiveUpError(f"`polite_courier` should be an async function, not {answer!r:.60}")
     probe = answer("🧪")
     if not inspect.isawaitable(probe):
-        raise GiveUp(
+        raise GiveUpError(
             f"calling polite_courier('🧪') returned {type(probe).__name__}, not a coroutine: "
             "write it with `async def` so that it can await"
         )
@@ -193,7 +219,9 @@ async def _judge_courier(answer: Any) -> list[Check]:
             ok_parcels,
             "every parcel delivered, wrapped",
             f"got {list(delivered)!r:.90}",
-            "" if ok_parcels else "return the parcel wrapped, exactly like courier() does: f\"📦 {parcel}\"",
+            ""
+            if ok_parcels
+            else 'return the parcel wrapped, exactly like courier() does: f"📦 {parcel}"',
         ),
         _held(beats.longest_gap),
     ]
@@ -207,7 +235,12 @@ async def _judge_courier(answer: Any) -> list[Check]:
             "holds the loop while it waits, so the others cannot start"
         )
     checks.append(
-        Check(ok_time, "three couriers at once take one courier's time", f"{took:.1f} s (one courier: 2 s)", cause)
+        Check(
+            ok_time,
+            "three couriers at once take one courier's time",
+            f"{took:.1f} s (one courier: 2 s)",
+            cause,
+        )
     )
     return checks
 
@@ -217,12 +250,12 @@ _COURIER = Exercise(
     notebook="02_await",
     title="Find the rude driver and make it polite",
     answer_name="polite_courier",
-    stub='''async def polite_courier(parcel):
+    stub="""async def polite_courier(parcel):
     # 📦 The same delivery as courier(parcel): drive 1 city second, wrap 1 city second,
     # return the wrapped parcel. But the heartbeat must never skip a beat.
     ...
-''',
-    solution_code='''import asyncio
+""",
+    solution_code="""import asyncio
 
 from citylib import clock
 
@@ -233,7 +266,7 @@ async def polite_courier(parcel):
     await asyncio.sleep(SECOND)  # drive
     await asyncio.sleep(SECOND)  # wrap, politely as well
     return f"📦 {parcel}"
-''',
+""",
     hints=[
         "The cause: courier() itself awaits politely, but it calls wrap(), an ordinary "
         "function, and ordinary functions cannot await: wrap() waits with time.sleep, "
@@ -251,9 +284,9 @@ async def polite_courier(parcel):
 
 async def _judge_pool(answer: Any) -> list[Check]:
     if isinstance(answer, bool) or not isinstance(answer, int):
-        raise GiveUp(f"pool_size is a whole number of threads (such as 4), not {answer!r:.40}")
+        raise GiveUpError(f"pool_size is a whole number of threads (such as 4), not {answer!r:.40}")
     if not 1 <= answer <= 64:
-        raise GiveUp(
+        raise GiveUpError(
             f"pool_size = {answer}: a pool has at least 1 thread, and this check runs at most "
             "64 (each is a real operating-system thread)"
         )
@@ -268,7 +301,9 @@ async def _judge_pool(answer: Any) -> list[Check]:
             race.makespan <= highway + SLACK,
             "as fast as the highway",
             f"{answer} threads: done in {race.makespan:.1f} s (the highway: {highway:g} s)",
-            "" if race.makespan <= highway + SLACK else (
+            ""
+            if race.makespan <= highway + SLACK
+            else (
                 "too few threads: the cars queued behind the busy ones, so the last one "
                 "arrived late"
             ),
@@ -277,7 +312,9 @@ async def _judge_pool(answer: Any) -> list[Check]:
             wait <= 0.75,
             "nobody waited in line",
             f"{worst} waited {wait:.1f} s for a free thread",
-            "" if wait <= 0.75 else (
+            ""
+            if wait <= 0.75
+            else (
                 f"{cars} cars arrive at once, and a car without a free thread waits in line: "
                 "the makespan can match the highway while quick cars still queue behind slow ones"
             ),
@@ -286,7 +323,9 @@ async def _judge_pool(answer: Any) -> list[Check]:
             used == answer,
             "no thread sat idle",
             f"{used} of {answer} threads ever carried a car",
-            "" if used == answer else (
+            ""
+            if used == answer
+            else (
                 f"only {cars} cars came, so {answer - used} threads never carried one, yet each "
                 "still costs an operating-system thread (its own stack and a place in the "
                 "scheduler): a pool wider than the crowd buys nothing"
@@ -310,10 +349,10 @@ _POOL = Exercise(
     notebook="03_concurrency_race",
     title="A thread pool as good as the highway",
     answer_name="pool_size",
-    stub='''pool_size = ...  # 🧵 how many threads, so that no car waits in line?
-''',
-    solution_code='''pool_size = 6  # one thread per car: nobody waits, no thread idles
-''',
+    stub="""pool_size = ...  # 🧵 how many threads, so that no car waits in line?
+""",
+    solution_code="""pool_size = 6  # one thread per car: nobody waits, no thread idles
+""",
     hints=[
         "The cause of waiting: the race sends six cars at the same moment, and a thread "
         "carries one car at a time. A car that finds every thread busy waits in line, "
@@ -334,14 +373,22 @@ _MORNING = ("weather", "chat")
 def _morning_endpoint(app: Any) -> Any:
     routes = getattr(app, "routes", None)
     if routes is None:
-        raise GiveUp(f"`morning_app` should be a FastAPI app (FastAPI()), not {type(app).__name__}")
+        raise GiveUpError(
+            f"`morning_app` should be a FastAPI app (FastAPI()), not {type(app).__name__}"
+        )
     for route in routes:
-        if getattr(route, "path", None) == "/morning" and "GET" in (getattr(route, "methods", None) or ()):
+        if getattr(route, "path", None) == "/morning" and "GET" in (
+            getattr(route, "methods", None) or ()
+        ):
             return route.endpoint
-    paths = [getattr(r, "path", "?") for r in routes if not getattr(r, "path", "").startswith(("/docs", "/openapi", "/redoc"))]
-    raise GiveUp(
+    paths = [
+        getattr(r, "path", "?")
+        for r in routes
+        if not getattr(r, "path", "").startswith(("/docs", "/openapi", "/redoc"))
+    ]
+    raise GiveUpError(
         f"morning_app has no GET route at /morning (its routes: {paths or 'none'}): "
-        "decorate the function with @morning_app.get(\"/morning\")"
+        'decorate the function with @morning_app.get("/morning")'
     )
 
 
@@ -352,41 +399,55 @@ async def _judge_morning(answer: Any) -> list[Check]:
 
     endpoint = _morning_endpoint(answer)
     if is_untouched(endpoint):
-        raise NotAttempted
+        raise NotAttemptedError
     with timeline.recording(Timeline(name="/morning")) as tl:
-        report = await _run(endpoint) if inspect.iscoroutinefunction(endpoint) else await asyncio.to_thread(endpoint)
+        report = (
+            await _run(endpoint)
+            if inspect.iscoroutinefunction(endpoint)
+            else await asyncio.to_thread(endpoint)
+        )
     checks = [
         Check(
             inspect.iscoroutinefunction(endpoint),
             "the route is async def",
             "async def" if inspect.iscoroutinefunction(endpoint) else "a plain def",
-            "" if inspect.iscoroutinefunction(endpoint) else "a route that awaits must be written with async def",
+            ""
+            if inspect.iscoroutinefunction(endpoint)
+            else "a route that awaits must be written with async def",
         ),
         _calls(tl, _MORNING),
         _together(tl, _MORNING, "weather and chat were gathered"),
     ]
-    ok = isinstance(report, dict) and _payload_of(report.get("weather"), "weather") and _payload_of(report.get("chat"), "chat")
+    ok = (
+        isinstance(report, dict)
+        and _payload_of(report.get("weather"), "weather")
+        and _payload_of(report.get("chat"), "chat")
+    )
     checks.append(
         Check(
             ok,
             "the report holds both answers",
             f"returned {report!r:.80}",
-            "" if ok else 'return a dict {"weather": ..., "chat": ...} with the two services\' answers',
+            ""
+            if ok
+            else 'return a dict {"weather": ..., "chat": ...} with the two services\' answers',
         )
     )
     if not ok:
         return checks
     with ManagedServer(answer) as served:
-        async with aiohttp.ClientSession() as session:
-            async with session.get(served.url + "/morning") as response:
-                status = response.status
-                body = await response.json(content_type=None)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(served.url + "/morning") as response,
+        ):
+            status = response.status
+            body = await response.json(content_type=None)
     served_ok = status == 200 and isinstance(body, dict) and {"weather", "chat"} <= body.keys()
     checks.append(
         Check(
             served_ok,
             "served over HTTP",
-            f"GET /morning answered {status} with {sorted(body) if isinstance(body, dict) else body!r:.60}",
+            f"GET /morning answered {status} with {_keys(body)}",
             "" if served_ok else "the route should answer 200 with the report as JSON",
         )
     )
@@ -398,7 +459,7 @@ _MORNING_ROUTE = Exercise(
     notebook="04_async_fastapi",
     title="Your own route: the morning report",
     answer_name="morning_app",
-    stub='''morning_app = FastAPI()
+    stub="""morning_app = FastAPI()
 
 
 @morning_app.get("/morning")
@@ -406,8 +467,8 @@ async def morning():
     # ☁️ + 💬 Gather the weather and a chat reply, and return
     # {"weather": <weather's answer>, "chat": <chat's answer>}.
     ...
-''',
-    solution_code='''import asyncio
+""",
+    solution_code="""import asyncio
 
 from fastapi import FastAPI
 
@@ -420,14 +481,14 @@ morning_app = FastAPI()
 async def morning():
     weather, chat = await asyncio.gather(services.fetch_weather(), services.get_ai_reply())
     return {"weather": weather, "chat": chat}
-''',
+""",
     hints=[
         "The cause of a slow report: awaiting the weather and then the chat makes the "
         "chat wait for the weather, 1 + 3 = 4 s; the report only needs the slower of the "
         "two, 3 s, if both drive at once.",
         "The shape of the fix: the same as /city-report in step 4, with two services "
         "instead of three: one await on the foreman, two answers back, and a dict with "
-        "the keys \"weather\" and \"chat\" returned.",
+        'the keys "weather" and "chat" returned.',
     ],
     judge=_judge_morning,
 )
@@ -440,7 +501,7 @@ _BOOTH = ("image", "chat", "speech", "maps", "translate", "weather")
 
 async def _judge_booth(answer: Any) -> list[Check]:
     if not callable(answer):
-        raise GiveUp(f"`drive_all` should be an async function, not {answer!r:.60}")
+        raise GiveUpError(f"`drive_all` should be an async function, not {answer!r:.60}")
     with timeline.recording(Timeline(name="your toll booth")) as tl, heartbeat() as beats:
         returned = await _run(answer, list(_BOOTH))
     most = most_lanes_in_use(tl)
@@ -451,7 +512,9 @@ async def _judge_booth(answer: Any) -> list[Check]:
             most <= 3,
             "never more than three through",
             f"at most {most} on the road at once",
-            "" if most <= 3 else (
+            ""
+            if most <= 3
+            else (
                 f"{most} cars drove at once: nothing made the fourth car wait; every car "
                 "must pass the same booth (one Semaphore, shared by all)"
             ),
@@ -460,7 +523,9 @@ async def _judge_booth(answer: Any) -> list[Check]:
             most == 3 and tl.makespan <= ideal + SLACK,
             "all three gates used",
             f"done in {tl.makespan:.1f} s (three lanes: {ideal:g} s)",
-            "" if most == 3 and tl.makespan <= ideal + SLACK else (
+            ""
+            if most == 3 and tl.makespan <= ideal + SLACK
+            else (
                 "the cars went through fewer gates than three: a car should wait only "
                 "while all three gates are taken"
             ),
@@ -476,7 +541,7 @@ async def _judge_booth(answer: Any) -> list[Check]:
         Check(
             ok,
             "the answers came back, in order",
-            f"returned {type(returned).__name__} of {len(returned) if isinstance(returned, list | tuple) else '?'}",
+            f"returned {_size(returned)}",
             "" if ok else "return every answer, in the order of names (gather keeps that order)",
         )
     )
@@ -488,12 +553,12 @@ _TOLL_BOOTH = Exercise(
     notebook="06_when_lanes_crash",
     title="A toll booth with three gates",
     answer_name="drive_all",
-    stub='''async def drive_all(names):
+    stub="""async def drive_all(names):
     # 🚧 Call every service in names (citylib.call(name)), never more than three
     # on the road at once, and return their answers in the order of names.
     ...
-''',
-    solution_code='''import asyncio
+""",
+    solution_code="""import asyncio
 
 import citylib
 
@@ -506,7 +571,7 @@ async def drive_all(names):
             return await citylib.call(name)
 
     return await asyncio.gather(*(through_booth(name) for name in names))
-''',
+""",
     hints=[
         "The cause: gather on its own sends every car at once, and a loop of awaits sends "
         "one at a time. Neither is a booth: you need something every car passes that "
@@ -524,7 +589,7 @@ _GIVE_UP_AFTER = 2.0
 
 async def _judge_fallback(answer: Any) -> list[Check]:
     if not callable(answer):
-        raise GiveUp(f"`chat_or_sorry` should be an async function, not {answer!r:.60}")
+        raise GiveUpError(f"`chat_or_sorry` should be an async function, not {answer!r:.60}")
     with services.conditions(hang={"chat"}), heartbeat() as beats:
         start = clock.now()
         try:
@@ -558,7 +623,9 @@ async def _judge_fallback(answer: Any) -> list[Check]:
             hung == FALLBACK,
             "answers with the fallback",
             f"returned {hung!r:.60}",
-            "" if hung == FALLBACK else "when the deadline passes, return FALLBACK (catch the TimeoutError)",
+            ""
+            if hung == FALLBACK
+            else "when the deadline passes, return FALLBACK (catch the TimeoutError)",
         ),
     ]
     with services.conditions(slow={"chat": 0.5}):
@@ -569,7 +636,10 @@ async def _judge_fallback(answer: Any) -> list[Check]:
             ok,
             "keeps a quick reply",
             f"a 1.5 s chat gave {healthy!r:.60}",
-            "" if ok else "when the chat answers in time, return its answer (only the late one gets the fallback)",
+            ""
+            if ok
+            else "when the chat answers in time, return its answer (only a late one gets the "
+            "fallback)",
         )
     )
     checks.append(_held(beats.longest_gap))
@@ -584,12 +654,12 @@ _FALLBACK = Exercise(
     notebook="06_when_lanes_crash",
     title="A timeout with a fallback",
     answer_name="chat_or_sorry",
-    stub='''async def chat_or_sorry():
+    stub="""async def chat_or_sorry():
     # ⏱️ Ask 💬 chat (citylib.call("chat")). If it has not answered within
     # 2 city seconds, return FALLBACK instead.
     ...
-''',
-    solution_code='''import citylib
+""",
+    solution_code="""import citylib
 from citylib import crashes, practice
 
 FALLBACK = practice.FALLBACK
@@ -601,7 +671,7 @@ async def chat_or_sorry():
             return await citylib.call("chat")
     except TimeoutError:
         return FALLBACK
-''',
+""",
     hints=[
         "The cause of a spinner forever: a hung service never answers, and an await "
         "waits for as long as it takes. Something has to cut the call off at a "
@@ -621,12 +691,12 @@ _PROMPT = "hello"
 
 async def _judge_shout(answer: Any) -> list[Check]:
     if not callable(answer):
-        raise GiveUp(f"`shout` should be an async generator function, not {answer!r:.60}")
+        raise GiveUpError(f"`shout` should be an async generator function, not {answer!r:.60}")
     stream = answer(_PROMPT)
     if not hasattr(stream, "__anext__"):
         if asyncio.iscoroutine(stream):
             stream.close()
-        raise GiveUp(
+        raise GiveUpError(
             f"shout('hello') gave a {type(stream).__name__}, not an async generator: "
             "`yield` inside an `async def` makes one, which `async for` can read"
         )
@@ -654,8 +724,11 @@ async def _judge_shout(answer: Any) -> list[Check]:
         Check(
             ok_first,
             "the first token came at once",
-            f"after {first:.1f} s (Popy's first token: {plan.schedule[0]:.1f} s, the whole reply: {plan.total:.1f} s)",
-            "" if ok_first else (
+            f"after {first:.1f} s (Popy's first token: {plan.schedule[0]:.1f} s, "
+            f"the whole reply: {plan.total:.1f} s)",
+            ""
+            if ok_first
+            else (
                 "your reader waited for the whole reply before the first token: collecting the "
                 "tokens first and yielding them afterwards is a one-shot reply in disguise"
             ),
@@ -670,18 +743,18 @@ _SHOUT = Exercise(
     notebook="07_streaming_city",
     title="A stream that shouts",
     answer_name="shout",
-    stub='''async def shout(prompt):
+    stub="""async def shout(prompt):
     # 📢 Read streaming.stream_reply(prompt) and yield each token in capitals
     # (token.upper()), the moment it arrives.
     ...
-''',
-    solution_code='''from citylib import streaming
+""",
+    solution_code="""from citylib import streaming
 
 
 async def shout(prompt):
     async for token in streaming.stream_reply(prompt):
         yield token.upper()
-''',
+""",
     hints=[
         "The cause: `return` hands back one value and ends the function, and a list built "
         "first makes the reader wait for every token. A stream needs a function that hands "

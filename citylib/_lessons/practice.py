@@ -34,15 +34,15 @@ __all__ = [
     "STATUSES",
     "Check",
     "Exercise",
-    "GiveUp",
+    "GiveUpError",
     "Guess",
-    "NotAttempted",
+    "NotAttemptedError",
     "Practice",
     "Prediction",
     "Verdict",
+    "heartbeat",
     "is_untouched",
     "judge",
-    "heartbeat",
     "score_guess",
 ]
 
@@ -51,11 +51,11 @@ __all__ = [
 STATUSES = ("passed", "failed", "error", "not_attempted")
 
 
-class NotAttempted(Exception):
+class NotAttemptedError(Exception):
     """Raised inside a judge when the answer is still the stub."""
 
 
-class GiveUp(Exception):
+class GiveUpError(Exception):
     """Raised inside a judge when the answer cannot be measured (its message says why)."""
 
 
@@ -100,6 +100,9 @@ class Verdict:
     checks: tuple[Check, ...] = ()
     message: str = ""
 
+    def __repr__(self) -> str:
+        return f"Verdict({self.exercise!r}, status={self.status!r})"
+
     @property
     def passed(self) -> bool:
         """True when every check passed."""
@@ -119,7 +122,9 @@ class Verdict:
             return f"{self.exercise}: passed, {len(self.checks)} of {len(self.checks)} checks. 🎉"
         if self.status == "failed":
             bad = sum(1 for c in self.checks if not c.ok)
-            return f"{self.exercise}: not yet, {bad} of {len(self.checks)} checks failed: {self.cause}"
+            return (
+                f"{self.exercise}: not yet, {bad} of {len(self.checks)} checks failed: {self.cause}"
+            )
         return f"{self.exercise}: {self.status.replace('_', ' ')}: {self.message}"
 
 
@@ -191,9 +196,9 @@ async def judge(exercise: Exercise, answer: Any) -> Verdict:
     try:
         async with asyncio.timeout(clock.to_real(exercise.limit) + 5.0):
             checks = await exercise.judge(answer)
-    except (NotAttempted, NotImplementedError):
+    except (NotAttemptedError, NotImplementedError):
         return Verdict(exercise.id, "not_attempted", message=_not_attempted(exercise))
-    except GiveUp as exc:
+    except GiveUpError as exc:
         return Verdict(exercise.id, "failed", (Check(False, "can be checked", str(exc), str(exc)),))
     except TimeoutError:
         message = (

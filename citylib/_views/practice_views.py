@@ -50,7 +50,7 @@ _handles: dict[str, Practice] = {}
 
 
 def exercise(exercise_id: str) -> Practice:
-    """The exercise called ``exercise_id``: ``await .check(answer)``, ``.hint()``, ``.solution()``."""
+    """The exercise ``exercise_id``: ``await .check(answer)``, ``.hint()``, ``.solution()``."""
     if exercise_id not in EXERCISES:
         known = ", ".join(sorted(EXERCISES))
         raise ValueError(f"there is no exercise {exercise_id!r}; the exercises are: {known}")
@@ -59,7 +59,7 @@ def exercise(exercise_id: str) -> Practice:
     return _handles[exercise_id]
 
 
-def reveal(prediction_id: str, guess: Any, result: RaceResult | Lesson | Timeline) -> Guess:
+def reveal(prediction_id: str, guess: Any, result: RaceResult | Lesson | Timeline) -> None:
     """Draw the measured lanes with the guess as a ghost over them, and score the guess.
 
     Args:
@@ -72,10 +72,11 @@ def reveal(prediction_id: str, guess: Any, result: RaceResult | Lesson | Timelin
         raise ValueError(f"there is no prediction {prediction_id!r}; the predictions are: {known}")
     source: RaceResult | Timeline = result.timeline if isinstance(result, Lesson) else result
     if not isinstance(source, RaceResult | Timeline):
-        raise TypeError(f"reveal() needs the run's result (a race or a lesson), not {type(result).__name__}")
+        raise TypeError(
+            f"reveal() needs the run's result (a race or a lesson), not {type(result).__name__}"
+        )
     scored = score_guess(PREDICTIONS[prediction_id], guess, source.makespan)
     charts.show(ghost_chart(source, scored), alt=scored.message)
-    return scored
 
 
 def ghost_chart(source: RaceResult | Timeline, scored: Guess) -> Figure:
@@ -99,7 +100,8 @@ def ghost_chart(source: RaceResult | Timeline, scored: Guess) -> Figure:
             fontweight="bold",
         )
         ax.set_title(
-            f"{ax.get_title()}  ·  your guess {scored.guess:g} s, off by {abs(scored.off_by or 0):.1f} s",
+            f"{ax.get_title()}  ·  your guess {scored.guess:g} s, "
+            f"off by {abs(scored.off_by or 0):.1f} s",
             color=TEXT,
         )
     else:
