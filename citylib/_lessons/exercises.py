@@ -788,8 +788,10 @@ PREDICTIONS: dict[str, Prediction] = {
             "03_concurrency_race",
             "the two-thread pool's makespan",
             "s",
-            "The truck keeps one thread for 8 s; the other five cars share the second "
-            "thread: 3 + 2.5 + 2 + 1.5 + 1 = 10 s.",
+            "Each car takes the first thread to come free: the truck keeps one thread "
+            "for 8 s while chat, speech and maps use the other (3 + 2.5 + 2 = 7.5 s); "
+            "translate follows there (until 9 s), and weather takes the truck's thread "
+            "at 8 s: home at 9 s.",
         ),
         Prediction(
             "06_booth_makespan",

@@ -100,10 +100,10 @@ def ghost_chart(source: RaceResult | Timeline, scored: Guess) -> Figure:
             fontweight="bold",
         )
         ax.set_title(
-            f"{ax.get_title()}  ·  your guess {scored.guess:g} s, "
+            f"{ax.get_title()}\nyour guess {scored.guess:g} s, "
             f"off by {abs(scored.off_by or 0):.1f} s",
             color=TEXT,
         )
     else:
-        ax.set_title(f"{ax.get_title()}  ·  no guess entered", color=TEXT)
+        ax.set_title(f"{ax.get_title()}\nno guess entered", color=TEXT)
     return fig
