@@ -520,11 +520,11 @@ async def _judge_booth(answer: Any) -> list[Check]:
             ),
         ),
         Check(
-            most == 3 and tl.makespan <= ideal + SLACK,
+            most >= 3 and tl.makespan <= ideal + SLACK,
             "all three gates used",
             f"done in {tl.makespan:.1f} s (three lanes: {ideal:g} s)",
             ""
-            if most == 3 and tl.makespan <= ideal + SLACK
+            if most >= 3 and tl.makespan <= ideal + SLACK
             else (
                 "the cars went through fewer gates than three: a car should wait only "
                 "while all three gates are taken"
@@ -585,6 +585,8 @@ async def drive_all(names):
 
 
 _GIVE_UP_AFTER = 2.0
+# City seconds the hung run may take before the check stops waiting for it.
+_STILL_WAITING = 30.0
 
 
 async def _judge_fallback(answer: Any) -> list[Check]:
@@ -593,7 +595,7 @@ async def _judge_fallback(answer: Any) -> list[Check]:
     with services.conditions(hang={"chat"}), heartbeat() as beats:
         start = clock.now()
         try:
-            async with asyncio.timeout(clock.to_real(12)):
+            async with asyncio.timeout(clock.to_real(_STILL_WAITING)):
                 hung = await _run(answer)
             took: float | None = clock.now() - start
         except TimeoutError:
@@ -603,8 +605,10 @@ async def _judge_fallback(answer: Any) -> list[Check]:
             Check(
                 False,
                 "gives up on a hung chat",
-                "still waiting after 12 s",
-                "nothing cut the hung call off: without a timeout a request waits forever",
+                f"still waiting after {_STILL_WAITING:g} s",
+                "nothing cut the hung call off in time: without a timeout a request waits "
+                "forever (and asyncio.timeout counts real seconds, while AI City's clock "
+                "runs fast: crashes.timeout(2) counts city seconds)",
             )
         ]
     in_time = _GIVE_UP_AFTER - 0.5 <= took <= _GIVE_UP_AFTER + SLACK

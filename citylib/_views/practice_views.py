@@ -9,7 +9,7 @@ ghost over the measured lanes and says how close it was.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from citylib._core.race import RaceResult
 from citylib._core.timeline import Timeline
@@ -28,6 +28,7 @@ from citylib._views import charts
 from citylib._views.style import TEXT
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = [
@@ -88,7 +89,7 @@ def ghost_chart(source: RaceResult | Timeline, scored: Guess) -> Figure:
         ax.axvspan(0, guess, color="#7f7fff", alpha=0.10, hatch="//", zorder=0, linewidth=0)
         ax.axvline(guess, color="#5050d0", linestyle=(0, (2, 2)), linewidth=2, zorder=4)
         low, high = ax.get_xlim()
-        ax.set_xlim(low, max(high, guess * 1.08))
+        ax.set_xlim(low, max(high, guess * 1.2))  # room for the guess's label
         ax.annotate(
             f"your guess: {scored.guess:g} s",
             xy=(guess, 1.0),
@@ -99,11 +100,13 @@ def ghost_chart(source: RaceResult | Timeline, scored: Guess) -> Figure:
             fontsize=9,
             fontweight="bold",
         )
-        ax.set_title(
-            f"{ax.get_title()}\nyour guess {scored.guess:g} s, "
-            f"off by {abs(scored.off_by or 0):.1f} s",
-            color=TEXT,
-        )
+        _add_to_title(ax, f"your guess {scored.guess:g} s, off by {abs(scored.off_by or 0):.1f} s")
     else:
-        ax.set_title(f"{ax.get_title()}\nno guess entered", color=TEXT)
+        _add_to_title(ax, "no guess entered")
     return fig
+
+
+def _add_to_title(ax: Axes, line: str) -> None:
+    """A second title line, on the side the chart's own title is (lane charts: the left)."""
+    loc: Literal["left", "center"] = "left" if ax.get_title(loc="left") else "center"
+    ax.set_title(f"{ax.get_title(loc=loc)}\n{line}", loc=loc, color=TEXT)
