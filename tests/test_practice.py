@@ -318,3 +318,35 @@ def test_each_exercise_has_its_tagged_cell(exercise_id: str) -> None:
     assert len(mine) == 1, f"{ex.notebook} has no exercise cell for {exercise_id}"
     assert ex.stub.strip() in mine[0]
     assert f'practice.exercise("{exercise_id}")' in mine[0] or exercise_id in mine[0]
+
+
+SOLVED = sorted({ex.notebook for ex in practice.EXERCISES.values()})
+
+
+@pytest.mark.parametrize("name", SOLVED)
+def test_each_solution_notebook_is_made_from_the_learner_notebook(name: str) -> None:
+    """One source: the learner's notebook with each stub replaced by the registry's solution."""
+    from solution_notebooks import cell_sources, make_solution
+
+    learner = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
+    solved = json.loads(
+        (ROOT / "notebooks" / "solutions" / f"{name}.ipynb").read_text(encoding="utf-8")
+    )
+    assert cell_sources(solved) == cell_sources(make_solution(learner))
+
+
+@pytest.mark.parametrize("name", SOLVED)
+def test_each_solution_notebook_passed_every_check_when_it_ran(name: str) -> None:
+    """The committed outputs: every exercise's check cell in the solution notebook passed."""
+    solved = json.loads(
+        (ROOT / "notebooks" / "solutions" / f"{name}.ipynb").read_text(encoding="utf-8")
+    )
+    verdicts = [
+        "".join(o.get("data", {}).get("text/plain", ""))
+        for c in solved["cells"]
+        if c["cell_type"] == "code" and "await ex.check(" in "".join(c["source"])
+        for o in c["outputs"]
+        if o.get("output_type") == "execute_result"
+    ]
+    ids = [ex.id for ex in practice.EXERCISES.values() if ex.notebook == name]
+    assert sorted(verdicts) == sorted(f"Verdict({i!r}, status='passed')" for i in ids)
