@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8888
 
-.PHONY: lab notebook trust install install-test test test-core lint bench student clean
+.PHONY: lab notebook trust install install-test test test-core lint bench student practice-solutions clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,16 @@ student: install
 	$(BIN)/citylib student notebooks/solutions/$(SPRINT) notebooks/$(SPRINT)
 	CITYLIB_SPEED=10 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		notebooks/solutions/$(SPRINT) notebooks/$(SPRINT)
+
+## practice-solutions: regenerate the solution notebooks of 01-04, 06 and 07 from the
+## learner's notebooks and the exercises' solution_code, then run them from a clean kernel
+PRACTICE := 01_traffic_jam 02_await 03_concurrency_race 04_async_fastapi 06_when_lanes_crash 07_streaming_city
+practice-solutions: install-test
+	$(BIN)/python tests/solution_notebooks.py
+	for nb in $(PRACTICE); do \
+		CITYLIB_SPEED=10 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+			notebooks/solutions/$$nb.ipynb || exit 1; \
+	done
 
 clean:
 	rm -rf .venv .venv-* .pytest_cache .mypy_cache .ruff_cache test-artifacts

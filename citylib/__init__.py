@@ -6,7 +6,8 @@ Notebooks import, citylib defines. Layout (imports point one way, down this list
 * ``citylib._core``: time, services, trips, races and the one loop watcher. Only the
   standard library.
 * ``citylib._lessons``: each notebook's measurements (heartbeat, chatbot rush, surge
-  and server, crash lessons, the Sprint's contract, judge and self-check). They
+  and server, crash lessons, the Sprint's contract, judge and self-check, the
+  practice exercises of every notebook). They
   return plain dataclasses with a one-line ``summary()``; no drawing.
 * ``citylib._views``: one chart style, one live board, the widgets that connect a
   lesson to a view, the glossary.
@@ -37,6 +38,9 @@ The code's own words, one meaning each:
 * **drive**: one run of a learner's function by the Sprint's judge, over fresh
   sources (a trip's length in city seconds is its ``duration``).
 * **lesson**: a measured run of one idea from a notebook, returned as plain data.
+* **exercise**: a checked task in a notebook (:mod:`citylib.practice`): the learner's
+  cell binds an ``answer_name``, and ``await ex.check(answer)`` judges it from
+  measurements (trips, the heartbeat, what came back), never from what it prints.
 * **token**: one piece of a chat reply (a word or part of one); a **stream** sends a
   reply token by token (:mod:`citylib._core.stream`), and its **time to first token**
   is how long a reader waits before there is anything to read.
@@ -80,6 +84,7 @@ _LAZY_MODULES = {
     "charts": "citylib._views.charts",
     "crashes": "citylib._lessons.crashes",
     "lanes": "citylib._views.lanes",
+    "practice": "citylib._views.practice_views",
     "roadblock": "citylib._core.watch",
     "server": "citylib.server",
     "sprint": "citylib._views.sprint",
@@ -110,6 +115,7 @@ __all__ = [
     "generate_image",
     "get_ai_reply",
     "lanes",
+    "practice",
     "predict_makespan",
     "race_blocking",
     "race_modes",

@@ -20,9 +20,9 @@ PINNED = {
         "MODES", "SERVICES", "RaceResult", "Request", "Service", "ServiceError", "Timeline",
         "Trip", "__version__", "ask_weather_service", "call", "call_blocking", "charts",
         "city_requests", "clock", "conditions", "crashes", "fetch_weather", "generate_image",
-        "get_ai_reply", "lanes", "predict_makespan", "race_blocking", "race_modes", "recording",
-        "roadblock", "run", "run_race", "server", "services", "sprint", "streaming", "surge",
-        "timeline",
+        "get_ai_reply", "lanes", "practice", "predict_makespan", "race_blocking", "race_modes",
+        "recording", "roadblock", "run", "run_race", "server", "services", "sprint", "streaming",
+        "surge", "timeline",
         "trace",
     },
     "citylib.widgets": {

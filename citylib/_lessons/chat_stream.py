@@ -51,8 +51,7 @@ MAX_GAP = 2.0
 #: What a 422 says for each query field of the stream routes.
 FIELD_HINTS = {
     "prompt": (
-        f"prompt is the question, 1 to {stream.MAX_PROMPT} characters, "
-        "such as ?prompt=hello"
+        f"prompt is the question, 1 to {stream.MAX_PROMPT} characters, such as ?prompt=hello"
     ),
     "seed": "seed is a whole number from 0, such as ?seed=7",
     "think": f"think is city seconds before the first token, 0 to {MAX_THINK:g}",

@@ -293,9 +293,7 @@ def _threadpool_routes(roads: _Roads) -> APIRouter:
     @router.get("/city-report", response_model=None)
     def city_report(latency: Latency = None) -> dict[str, Any]:
         """Weather, then image, then chat: one thread does them in turn."""
-        return {
-            name: roads.call_blocking(roads.pick(name, latency)) for name in REPORT_SERVICES
-        }
+        return {name: roads.call_blocking(roads.pick(name, latency)) for name in REPORT_SERVICES}
 
     @router.get("/{service}", response_model=None)
     def ask(service: str, latency: Latency = None) -> dict[str, Any]:
@@ -337,9 +335,7 @@ def _trap_routes(roads: _Roads) -> APIRouter:
     @router.get("/city-report", response_model=None)
     async def city_report(latency: Latency = None) -> dict[str, Any]:
         """The report, blocking the loop for each service in turn."""
-        return {
-            name: roads.call_blocking(roads.pick(name, latency)) for name in REPORT_SERVICES
-        }
+        return {name: roads.call_blocking(roads.pick(name, latency)) for name in REPORT_SERVICES}
 
     @router.get("/{service}", response_model=None)
     async def ask(service: str, latency: Latency = None) -> dict[str, Any]:

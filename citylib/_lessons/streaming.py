@@ -605,9 +605,7 @@ class RetryRun:
     def retry_waves(self, window: float = 0.01) -> int:
         """The most retries that set off within ``window`` s of each other: a thundering herd."""
         starts = sorted(a.start for a in self.attempts if a.number > 1)
-        return max(
-            (sum(1 for s in starts if t <= s <= t + window) for t in starts), default=0
-        )
+        return max((sum(1 for s in starts if t <= s <= t + window) for t in starts), default=0)
 
     def summary(self) -> str:
         """One line a learner (or a screen reader) reads instead of the chart."""

@@ -67,6 +67,7 @@ DEFAULT_PATIENCE = 30.0
 #: How one user's request can end.
 HIT_STATUSES = ("ok", "timeout", "error")
 
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     """One user's request, in real seconds since the surge began.

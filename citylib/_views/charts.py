@@ -59,14 +59,15 @@ def draw(result: Any, **options: Any) -> tuple[Figure, str]:
 
     Args:
         result: A race, a list of races, a timeline, a pulse, a crash lesson or a surge.
-        **options: Passed to the chart (``horizon=`` for a crash lesson).
+        **options: Passed to the chart (``horizon=``, city seconds the time axis
+            spans, for a crash lesson or a heartbeat).
     """
     if isinstance(result, RaceResult):
         return gantt(result), result.summary()
     if isinstance(result, Timeline):
         return gantt(result), f"{result.name or 'Trips'}: done in {result.makespan:.1f} s."
     if isinstance(result, Pulse):
-        return pulse_chart(result), result.summary()
+        return pulse_chart(result, **options), result.summary()
     if isinstance(result, Lesson):
         return lesson_chart(result, **options), result.summary
     if isinstance(result, SurgeResult):

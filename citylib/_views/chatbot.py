@@ -66,8 +66,33 @@ def rush_chart(rushes: Sequence[ChatRush]) -> Figure:
             fontsize=9,
             color=colour,
         )
+    _mark_the_few(ax, rushes)
     ax.legend(loc="center right", fontsize=9, frameon=False)
     return fig
+
+
+def _mark_the_few(ax: Axes, rushes: Sequence[ChatRush]) -> None:
+    """A server that answered only a handful: dots for each answer and who they were.
+
+    On a 1,000-user axis the one-lane server's line hugs the bottom; the dots and the
+    note make its two answers readable.
+    """
+    for r in rushes:
+        answered = sorted(r.answered_at)
+        if not answered or len(answered) > 5:
+            continue
+        colour = COLOURS[r.mode]
+        ax.plot(answered, range(1, len(answered) + 1), "o", color=colour, markersize=6)
+        times = ", ".join(f"user #{i} at {t:.1f} s" for i, t in enumerate(answered, 1))
+        ax.annotate(
+            f"{without_emoji(SERVERS[r.mode])}: {times}; {r.users - len(answered):,} still in line",
+            (answered[0], 1),
+            xytext=(answered[0] * 0.35, r.users * 0.22),
+            textcoords="data",
+            fontsize=8.5,
+            color=colour,
+            arrowprops={"arrowstyle": "->", "color": colour, "linewidth": 1},
+        )
 
 
 def _axes(ax: Axes, users: int, horizon: float) -> None:

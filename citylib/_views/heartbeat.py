@@ -47,7 +47,11 @@ def blocked_parts(trip: Trip, gaps: Sequence[tuple[float, float]]) -> list[tuple
 
 
 def pulse_chart(
-    pulse: Pulse, *, names: Sequence[str] | None = None, title: str | None = None
+    pulse: Pulse,
+    *,
+    names: Sequence[str] | None = None,
+    title: str | None = None,
+    horizon: float | None = None,
 ) -> Figure:
     """Draw a :class:`Pulse`: beats as ticks, each task as a bar, freezes in red.
 
@@ -60,6 +64,8 @@ def pulse_chart(
         names: The task rows to show (default: the tasks that ran); a run about to
             start shows its empty rows.
         title: Heading (default: what ran, how long, and whether the heart froze).
+        horizon: City seconds the time axis spans (default: this run's own length);
+            give two runs the same one to compare them on one axis.
     """
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
@@ -105,7 +111,7 @@ def pulse_chart(
         for start, length in blocked:
             shown.add(BLOCKING)
             ax.barh(y, length, left=start, height=0.6, color=BLOCKING[1])
-    end = max([*pulse.beats, *(t.end for t in trips), 1.0])
+    end = max([*pulse.beats, *(t.end for t in trips), 1.0, horizon or 0.0])
     ax.set_xlim(0, end * 1.05)
     ax.set_yticks(range(len(rows)), rows)
     ax.set_ylim(len(rows) - 0.4, -0.6)

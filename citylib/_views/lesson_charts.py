@@ -104,6 +104,40 @@ def surge_chart(result: SurgeResult) -> Figure:
     return fig
 
 
+def _mark_phases(ax: Axes, result: SurgeResult) -> None:
+    """Name the surge's shape on the chart: accepting, awaiting, answering.
+
+    Measured, not assumed: accepting lasts until the last user was sent, awaiting until
+    the first answer, answering until the last. Drawn only when the three follow one
+    another (the async route); a jammed route's phases overlap and are not named.
+    """
+    s = result.speed
+    served = [h.end * s for h in result.hits if h.status == "ok"]
+    if not served or not result.hits:
+        return
+    sent, first, last = max(h.start * s for h in result.hits), min(served), max(served)
+    if not 0 < sent < first < last:
+        return
+    phases = (
+        (0.0, sent, "accepting", "#4C72B0"),
+        (sent, first, "awaiting the service", "#999999"),
+        (first, last, "answering", "#2CA02C"),
+    )
+    for start, end, label, colour in phases:
+        ax.axvspan(start, end, color=colour, alpha=0.08, linewidth=0, zorder=0)
+        ax.text(
+            (start + end) / 2,
+            0.5,
+            label,
+            transform=ax.get_xaxis_transform(),
+            rotation=90,
+            ha="center",
+            va="center",
+            fontsize=8,
+            color=colour,
+        )
+
+
 def _plot_surge(ax: Axes, result: SurgeResult) -> None:
     s = result.speed
     horizon = max(result.completion, 1e-3)
@@ -139,6 +173,7 @@ def _plot_surge(ax: Axes, result: SurgeResult) -> None:
             va="top",
             fontsize=8,
         )
+    _mark_phases(ax, result)
     ax.set_xlim(0, horizon * 1.05)
     ax.set_ylim(0, result.users * 1.05)
     ax.set_xlabel("city seconds since the surge began")

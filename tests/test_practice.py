@@ -1,0 +1,352 @@
+"""citylib.practice: every stub is not_attempted, every solution passes, wrong answers fail
+with a cause, hints never give a solution line away, bad answers never crash.
+
+Solutions live only in the registry (``solution_code``); these tests run each one
+through its own check, so the registry is the one source for ``ex.solution()``.
+Real clock at a moderate speed: several judges measure blocking (``time.sleep``,
+threads), which virtual time cannot see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from citylib import clock, practice
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# What every exercise cell has in scope in its notebook before the stub runs.
+PRELUDE = """
+import asyncio
+import time
+from fastapi import FastAPI
+import citylib
+from citylib import call, call_blocking, clock, crashes, practice, services, streaming
+SECOND = clock.to_real(1)
+FALLBACK = practice.FALLBACK
+"""
+
+
+def _bind(exercise: Any, source: str) -> Any:
+    namespace: dict[str, Any] = {}
+    exec(PRELUDE + source, namespace)
+    return namespace[exercise.answer_name]
+
+
+SPEED = 10  # one clock for binding an answer (its SECOND) and for judging it
+
+
+def _check(exercise_id: str, answer: Any) -> Any:
+    async def main() -> Any:
+        with clock.scaled(SPEED):
+            return await practice.exercise(exercise_id).check(answer)
+
+    return asyncio.run(main())
+
+
+def _check_source(exercise_id: str, source: str) -> Any:
+    with clock.scaled(SPEED):
+        answer = _bind(practice.EXERCISES[exercise_id], source)
+    return _check(exercise_id, answer)
+
+
+IDS = sorted(practice.EXERCISES)
+
+
+def test_every_notebook_has_an_exercise() -> None:
+    notebooks = {ex.notebook for ex in practice.EXERCISES.values()}
+    want = {"01_traffic_jam", "02_await", "03_concurrency_race", "04_async_fastapi"}
+    assert want | {"06_when_lanes_crash", "07_streaming_city"} <= notebooks
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_the_contract_fields(exercise_id: str) -> None:
+    ex = practice.EXERCISES[exercise_id]
+    assert ex.id == exercise_id
+    assert (ROOT / "notebooks" / f"{ex.notebook}.ipynb").exists()
+    assert isinstance(ex.hints, list) and len(ex.hints) >= 2
+    assert ex.title and ex.answer_name.isidentifier()
+    compile(ex.stub, "stub", "exec")
+    compile(ex.solution_code, "solution", "exec")
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_no_hint_contains_a_solution_line(exercise_id: str) -> None:
+    ex = practice.EXERCISES[exercise_id]
+    lines = [line.strip() for line in ex.solution_code.splitlines()]
+    for hint in ex.hints:
+        for line in lines:
+            if len(line) > 8:
+                assert line not in hint, f"hint gives away {line!r}"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_the_stub_is_not_attempted(exercise_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+    ex = practice.EXERCISES[exercise_id]
+    verdict = _check_source(exercise_id, ex.stub)
+    assert verdict.status == "not_attempted" and not verdict.passed
+    assert "Not attempted" in capsys.readouterr().out
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_the_solution_passes(exercise_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+    ex = practice.EXERCISES[exercise_id]
+    verdict = _check_source(exercise_id, ex.solution_code)
+    out = capsys.readouterr().out
+    assert verdict.passed, out
+    assert verdict.status == "passed" and "❌" not in out and out.count("✅") == len(verdict.checks)
+
+
+def test_not_implemented_is_not_attempted() -> None:
+    async def commute() -> None:
+        raise NotImplementedError
+
+    assert _check("01_highway", commute).status == "not_attempted"
+
+
+# A wrong answer a learner writes first, and a word the failing check's cause must name.
+WRONG = {
+    "01_highway": (
+        """
+async def commute():
+    return [await call("chat"), await call("maps"), await call("weather")]
+""",
+        "one after another",
+    ),
+    "02_polite_courier": (
+        """
+def wrap(parcel):
+    time.sleep(SECOND)
+    return f"📦 {parcel}"
+
+async def polite_courier(parcel):
+    await asyncio.sleep(SECOND)
+    return wrap(parcel)
+""",
+        "held the event loop",
+    ),
+    "03_pool_size": ("pool_size = 3", "waits in line"),
+    "04_morning_route": (
+        """
+morning_app = FastAPI()
+
+@morning_app.get("/morning")
+async def morning():
+    weather = await services.fetch_weather()
+    chat = await services.get_ai_reply()
+    return {"weather": weather, "chat": chat}
+""",
+        "one after another",
+    ),
+    "06_toll_booth": (
+        """
+async def drive_all(names):
+    return await asyncio.gather(*(citylib.call(n) for n in names))
+""",
+        "nothing made the fourth car wait",
+    ),
+    "06_timeout_fallback": (
+        """
+async def chat_or_sorry():
+    try:
+        async with asyncio.timeout(2):  # real seconds: 20 city seconds at speed 10
+            return await citylib.call("chat")
+    except TimeoutError:
+        return FALLBACK
+""",
+        "real seconds",
+    ),
+    "07_shout": (
+        """
+async def shout(prompt):
+    tokens = [t async for t in streaming.stream_reply(prompt)]
+    for t in tokens:
+        yield t.upper()
+""",
+        "one-shot reply in disguise",
+    ),
+}
+
+
+def test_every_exercise_has_a_wrong_answer_here() -> None:
+    assert set(WRONG) == set(IDS)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_a_wrong_answer_fails_with_its_cause(
+    exercise_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, cause = WRONG[exercise_id]
+    verdict = _check_source(exercise_id, source)
+    out = capsys.readouterr().out
+    assert verdict.status == "failed", out
+    assert cause in verdict.cause, verdict.cause
+    assert "❌" in out and cause in out
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("exercise_id", "answer", "words"),
+    [
+        ("03_pool_size", 0, "at least 1 thread"),
+        ("03_pool_size", 10**9, "at most 64"),
+        ("03_pool_size", "six", "whole number"),
+        ("03_pool_size", True, "whole number"),
+        ("01_highway", 42, "should be a function"),
+        ("04_morning_route", object(), "FastAPI app"),
+        ("07_shout", lambda prompt: ["HELLO"], "not an async generator"),
+    ],
+)
+def test_silly_answers_get_a_clear_message(exercise_id: str, answer: Any, words: str) -> None:
+    verdict = _check(exercise_id, answer)
+    assert verdict.status == "failed" and words in verdict.cause
+
+
+@pytest.mark.timeout(60)
+def test_an_answer_that_raises_or_exits_is_a_verdict_not_a_crash() -> None:
+    async def boom() -> None:
+        raise ZeroDivisionError("oops")
+
+    async def leave() -> None:
+        raise SystemExit(3)
+
+    assert "ZeroDivisionError: oops" in _check("01_highway", boom).message
+    assert _check("01_highway", leave).status == "error"
+
+
+@pytest.mark.timeout(60)
+def test_an_answer_that_hangs_is_called_off() -> None:
+    async def forever(prompt: str) -> None:
+        await asyncio.Event().wait()
+
+    verdict = _check("07_shout", forever)  # not an async generator: refused before running
+    assert verdict.status == "failed"
+
+    async def hang() -> None:
+        await asyncio.Event().wait()
+
+    exercise = practice.EXERCISES["01_highway"]
+    short = type(exercise)(**{**exercise.__dict__, "limit": 1.0})
+
+    async def main() -> Any:
+        with clock.scaled(SPEED):
+            from citylib._lessons.practice import judge
+
+            return await judge(short, hang)
+
+    assert asyncio.run(main()).status == "error"
+
+
+def test_hints_go_level_by_level(capsys: pytest.CaptureFixture[str]) -> None:
+    from citylib._lessons.practice import Practice
+
+    ex = Practice(practice.EXERCISES["01_highway"])
+    ex.hint()
+    first = capsys.readouterr().out
+    ex.hint()
+    second = capsys.readouterr().out
+    ex.hint()
+    third = capsys.readouterr().out
+    assert "Hint 1 of 2" in first and "cause" in first.lower()
+    assert "Hint 2 of 2" in second and "shape of the fix" in second
+    assert "Hint 2 of 2" in third
+    ex.solution()
+    assert practice.EXERCISES["01_highway"].solution_code in capsys.readouterr().out
+
+
+def test_an_unknown_exercise_names_the_real_ones() -> None:
+    with pytest.raises(ValueError, match="01_highway"):
+        practice.exercise("01_higway")
+
+
+@pytest.mark.parametrize(
+    ("guess", "words"),
+    [(..., "No guess yet"), ("ten", "should be a number"), (float("nan"), "should be a number"),
+     (18, "Spot on"), (12, "Too short"), (30, "Too long")],
+)  # fmt: skip
+def test_guesses_are_scored(guess: Any, words: str) -> None:
+    from citylib._lessons.practice import score_guess
+
+    scored = score_guess(practice.PREDICTIONS["01_jam_makespan"], guess, 18.05)
+    assert words in scored.message and "18.1 s" in scored.message
+
+
+def test_a_guess_is_drawn_as_a_ghost(capsys: pytest.CaptureFixture[str]) -> None:
+    from citylib._lessons.practice import score_guess
+    from citylib._views.practice_views import ghost_chart
+    from citylib.testing import run_virtual
+
+    race = run_virtual(citylib_race())  # the highway: 8 s
+    practice.reveal("01_jam_makespan", 12, race)
+    assert "Too long: you guessed 12 s, the run measured 8.0 s" in capsys.readouterr().out
+    practice.reveal("01_jam_makespan", ..., race)
+    assert "No guess yet" in capsys.readouterr().out
+    fig = ghost_chart(race, score_guess(practice.PREDICTIONS["01_jam_makespan"], 12, 8.0))
+    ax = fig.axes[0]
+    assert "your guess 12 s" in ax.get_title(loc="left") and ax.get_xlim()[1] >= 12
+
+
+async def citylib_race() -> Any:
+    from citylib import run_race
+
+    return await run_race("async")
+
+
+def _exercise_cells(notebook: Path) -> list[tuple[list[str], str]]:
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    return [
+        (c["metadata"].get("tags", []), "".join(c["source"]))
+        for c in cells
+        if "exercise" in c["metadata"].get("tags", [])
+    ]
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_each_exercise_has_its_tagged_cell(exercise_id: str) -> None:
+    """The learner's cell is tagged ``exercise`` and ``exercise:<id>`` and holds the stub."""
+    ex = practice.EXERCISES[exercise_id]
+    cells = _exercise_cells(ROOT / "notebooks" / f"{ex.notebook}.ipynb")
+    mine = [src for tags, src in cells if f"exercise:{exercise_id}" in tags]
+    assert len(mine) == 1, f"{ex.notebook} has no exercise cell for {exercise_id}"
+    assert ex.stub.strip() in mine[0]
+    assert f'practice.exercise("{exercise_id}")' in mine[0] or exercise_id in mine[0]
+
+
+SOLVED = sorted({ex.notebook for ex in practice.EXERCISES.values()})
+
+
+@pytest.mark.parametrize("name", SOLVED)
+def test_each_solution_notebook_is_made_from_the_learner_notebook(name: str) -> None:
+    """One source: the learner's notebook with each stub replaced by the registry's solution."""
+    from solution_notebooks import cell_sources, make_solution
+
+    learner = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
+    solved = json.loads(
+        (ROOT / "notebooks" / "solutions" / f"{name}.ipynb").read_text(encoding="utf-8")
+    )
+    assert cell_sources(solved) == cell_sources(make_solution(learner))
+
+
+@pytest.mark.parametrize("name", SOLVED)
+def test_each_solution_notebook_passed_every_check_when_it_ran(name: str) -> None:
+    """The committed outputs: every exercise's check cell in the solution notebook passed."""
+    solved = json.loads(
+        (ROOT / "notebooks" / "solutions" / f"{name}.ipynb").read_text(encoding="utf-8")
+    )
+    verdicts = [
+        "".join(o.get("data", {}).get("text/plain", ""))
+        for c in solved["cells"]
+        if c["cell_type"] == "code" and "await ex.check(" in "".join(c["source"])
+        for o in c["outputs"]
+        if o.get("output_type") == "execute_result"
+    ]
+    ids = [ex.id for ex in practice.EXERCISES.values() if ex.notebook == name]
+    assert sorted(verdicts) == sorted(f"Verdict({i!r}, status='passed')" for i in ids)
