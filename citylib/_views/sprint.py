@@ -7,7 +7,6 @@ adds the drawing: the self-check's drives as the learner's own lanes
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,10 +23,8 @@ from citylib._views import charts
 from citylib._views.lanes import Recording, record
 from citylib._views.lanes_chart import lanes_chart
 
-#: The self-check's heartbeat lane (its machinery, not the learner's code), and the
-#: lane each drive of the learner's function runs in.
+#: The self-check's heartbeat lane: its machinery, not the learner's code.
 _HEARTBEAT_LANE = "Heartbeat._beat"
-_DRIVE_LANE = "_call"
 
 __all__ = [
     "Source",
@@ -53,13 +50,9 @@ async def check(parallel_fetch: Callable[..., Any], *, draw: bool = True) -> Non
     """
     with record() as rec:
         verdict = await lesson.check(parallel_fetch)
-    yours, drives = [], 0
-    for lane in rec.lanes[1:]:
-        if lane.name == _DRIVE_LANE:
-            drives += 1
-            lane = dataclasses.replace(lane, name=f"parallel_fetch, drive {drives}")
-        if lane.name != _HEARTBEAT_LANE:
-            yours.append(lane)
+    # Each drive runs in a task the judge names "parallel_fetch, drive N".
+    yours = [lane for lane in rec.lanes[1:] if lane.name != _HEARTBEAT_LANE]
+    drives = sum(1 for lane in yours if lane.name.startswith("parallel_fetch, drive "))
     if draw and drives and verdict is not None and verdict.status != "not_attempted":
         drawn: Recording[Any] = Recording(stalls=rec.stalls, threshold=rec.threshold,
                                           duration=rec.duration, _lanes=yours)
