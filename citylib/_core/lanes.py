@@ -13,8 +13,10 @@ loop's previous one (which is back in place afterwards), wraps each new task's
 coroutine in a thin :class:`collections.abc.Coroutine` that notes the clock on every
 ``send`` and ``throw`` (asyncio's C tasks accept it on 3.11 to 3.13). Results,
 exceptions, cancellation and context variables pass through untouched. A step's
-record is two clock readings and the awaited frames' line numbers; everything else
-is worked out when the recording is read.
+record is five values in one flat list (the task, two clock readings, and the code
+and instruction offset it stopped at); lines, spans and names are worked out when
+the recording is read. That path is tuned (see :class:`_TracedSteps`); what it
+still costs is in the benchmarks (``make bench``, the lanes figure).
 
 The block's own lane: on Python 3.12+ ``sys.monitoring`` reports each time the
 block's code object yields or resumes, so its spans are exact; on 3.11 a thread
@@ -38,11 +40,10 @@ import re
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Callable, Coroutine, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import CodeType, FrameType
+from types import CodeType, CoroutineType, FrameType
 from typing import Any, Generic, TypeVar
 
 from citylib._core import clock
@@ -132,52 +133,40 @@ class Lane:
 # -- the hot path: one traced coroutine per task -----------------------------------------
 
 
-class _Track:
-    """A task's raw record: clock readings and the frames it awaited in."""
-
-    __slots__ = ("created", "marks", "name", "outcome", "qualname", "task", "waits")
-
-    def __init__(self, created: float, coro: Any) -> None:
-        self.created = created
-        self.qualname = _qualname(coro)
-        self.name = ""
-        # Weakly: a recording must not keep a task alive that its code let go of.
-        self.task: weakref.ref[asyncio.Task[Any]] | None = None
-        # Readings in pairs: a step's start and end. Between two pairs the task awaited.
-        self.marks: list[float] = []
-        # For each step that ended suspended: where (see _suspended_at).
-        self.waits: list[tuple[CodeType, int] | None] = []
-        self.outcome = "pending"
+# Whether a file holds the learner's code (see watch.is_user_code), by file name: a
+# dict lookup on the hot path (a str's hash is kept; a code object's is not), the
+# check itself once per file.
+_USER_FILES: dict[str, bool] = {}
 
 
-# Whether a code object is the learner's (see watch.is_user_code), by code object:
-# a dict lookup on the hot path, the file check once per code object.
-_USER_CODE: dict[CodeType, bool] = {}
+def _learner_file(filename: str) -> bool:
+    mine = _USER_FILES[filename] = is_user_code(filename)
+    return mine
 
 
-def _suspended_at(coro: Any) -> tuple[CodeType, int] | None:
-    """``(code, line)`` where a suspended task stopped: the deepest of the learner's
-    frames down the chain of coroutines it awaits (else the task's own frame).
+def _suspended_at(coro: Any) -> tuple[CodeType | None, int]:
+    """``(code, offset)`` where a suspended task stopped: the deepest of the learner's
+    coroutines down the chain its own coroutine awaits (else its own frame). The
+    offset is the frame's ``f_lasti``; :func:`_line` makes it a line later.
 
-    The walk stops at the first frame that is not the learner's: below a library
-    call (``asyncio.sleep``, a service) there is none of theirs.
+    Reads ``cr_code`` before ``cr_frame``: a frame object is made only for the
+    coroutine that names the place, not for asyncio's ``sleep`` below it.
+    (:meth:`_Traced.send` does the same walk inline, for speed.)
     """
-    frame = getattr(coro, "cr_frame", None)
+    at = coro
+    below = getattr(coro, "cr_await", None)
+    while below is not None:
+        code = getattr(below, "cr_code", None)
+        if code is None:
+            break
+        mine = _USER_FILES.get(code.co_filename)
+        if not (mine if mine is not None else _learner_file(code.co_filename)):
+            break
+        at, below = below, below.cr_await
+    frame = getattr(at, "cr_frame", None)
     if frame is None:
-        return None
-    found = (frame.f_code, frame.f_lineno)
-    while True:
-        code = frame.f_code
-        mine = _USER_CODE.get(code)
-        if mine is None:
-            mine = _USER_CODE[code] = is_user_code(code.co_filename)
-        if not mine:
-            return found
-        found = (code, frame.f_lineno)
-        coro = coro.cr_await
-        frame = getattr(coro, "cr_frame", None)
-        if frame is None:
-            return found
+        return None, 0
+    return frame.f_code, frame.f_lasti
 
 
 def _outcome(exc: BaseException) -> str:
@@ -188,40 +177,106 @@ def _outcome(exc: BaseException) -> str:
     return "error"
 
 
-class _Traced(Coroutine[Any, Any, Any]):
-    """A task's coroutine, noting the clock around every step (see the module doc)."""
+class _Log:
+    """One recording's raw steps, in the order they ran: flat, cheap to append to.
 
-    __slots__ = ("_coro", "_read", "_track")  # one per task: keep it small
+    A step is five values, ``task, start, end, code, line`` for a step that ended
+    suspended (at ``code``'s ``line``), or ``task, start, end, outcome, name`` for a
+    task's last step, laid end to end in one list: no object per step for the
+    garbage collector to count or walk (10,000 tasks' tuples made it collect often
+    enough to double a recording's cost).
+    """
 
-    def __init__(self, coro: Coroutine[Any, Any, Any], track: _Track, read: Callable[[], float]):
+    __slots__ = ("add", "entries", "finished", "read")
+
+    def __init__(self, read: Callable[[], float]) -> None:
+        self.entries: list[Any] = []
+        self.add: Callable[[tuple[Any, ...]], None] = self.entries.extend
+        self.read = read
+        self.finished = 0  # tasks whose last step is in
+
+    def close(self) -> Iterator[tuple[Any, ...]]:
+        """Stop taking steps (tasks may run on after the block); the steps so far."""
+        self.add = _ignore
+        values = iter(self.entries)  # no more are added: add is _ignore now
+        return zip(values, values, values, values, values, strict=True)
+
+
+def _ignore(step: tuple[Any, ...]) -> None:
+    """A closed log's ``add``."""
+
+
+class _TracedSteps(Coroutine[Any, Any, Any]):
+    """A native coroutine of a task, noting the clock around every step (see the module doc).
+
+    :meth:`send` runs once per step of every recorded task: it is written for
+    speed (the walk of :func:`_suspended_at` inline, no calls but the clock's).
+    No ``__getattr__``: a type with one makes every attribute read on it slow,
+    asyncio's ``send`` included. What asyncio and debuggers read off a coroutine
+    is passed through one by one (:data:`_PASSED_THROUGH`, and the name slots of
+    :class:`_Traced`).
+    """
+
+    __slots__ = ("_coro", "_log", "_read", "_task")  # one per task: keep it small
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], task: int, log: _Log) -> None:
         self._coro = coro
-        self._track = track
-        self._read = read
+        self._task = task
+        self._log = log
+        self._read = log.read
+        self.__qualname__ = getattr(coro, "__qualname__", "")
+        self.__name__ = getattr(coro, "__name__", "")
 
     def send(self, value: Any) -> Any:
-        return self._step(self._coro.send, value)
+        read = self._read
+        start = read()
+        coro = self._coro
+        try:
+            step = coro.send(value)
+        except BaseException as exc:
+            self._finished(start, exc)
+            raise
+        at = coro
+        below = coro.cr_await  # type: ignore[attr-defined]
+        while below is not None:
+            code = getattr(below, "cr_code", None)  # a future, a generator: not a coroutine
+            if code is None:
+                break
+            mine = _USER_FILES.get(code.co_filename)
+            if not (mine if mine is not None else _learner_file(code.co_filename)):
+                break
+            at, below = below, below.cr_await
+        frame = at.cr_frame  # type: ignore[attr-defined]
+        # f_lasti, not f_lineno: a line number is a scan of the code's line table.
+        self._log.add((self._task, start, read(), frame.f_code, frame.f_lasti))
+        return step
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        if val is None and tb is None:  # the three-argument form is deprecated since 3.12
-            return self._step(self._coro.throw, typ)
-        return self._step(lambda _: self._coro.throw(typ, val, tb), None)
-
-    def _step(self, resume: Callable[[Any], Any], arg: Any) -> Any:
-        """One step of the task: the clock before and after, and where it stopped."""
-        track, read = self._track, self._read
-        marks = track.marks
-        if not marks:  # the first step: the task has its name by now
-            track.name = _current_name()
-        marks.append(read())
+        log = self._log
+        start = log.read()
         try:
-            step = resume(arg)
+            if val is None and tb is None:  # the three-argument form is deprecated since 3.12
+                step = self._coro.throw(typ)
+            else:
+                step = self._coro.throw(typ, val, tb)
         except BaseException as exc:
-            marks.append(read())
-            track.outcome = _outcome(exc)
+            self._finished(start, exc)
             raise
-        marks.append(read())
-        track.waits.append(_suspended_at(self._coro))
+        self._suspended(start)
         return step
+
+    def _suspended(self, start: float) -> None:
+        """File a step that ended suspended, and where."""
+        code, line = _suspended_at(self._coro)
+        self._log.add((self._task, start, self._log.read(), code, line))
+
+    def _finished(self, start: float, exc: BaseException) -> None:
+        """The task's last step: its outcome, and its name now that it has its last one."""
+        log = self._log
+        outcome = "done" if type(exc) is StopIteration else _outcome(exc)
+        task = asyncio.current_task()
+        log.add((self._task, start, log.read(), outcome, task.get_name() if task else ""))
+        log.finished += 1
 
     def close(self) -> None:
         self._coro.close()
@@ -229,13 +284,48 @@ class _Traced(Coroutine[Any, Any, Any]):
     def __await__(self) -> Generator[Any, None, Any]:
         return self._coro.__await__()
 
-    def __getattr__(self, name: str) -> Any:
-        # What asyncio and debuggers read off a coroutine (cr_frame, cr_await,
-        # __qualname__...) comes from the coroutine itself.
-        return getattr(self._coro, name)
-
     def __repr__(self) -> str:
         return repr(self._coro)
+
+
+#: A coroutine's attributes that asyncio (a task's repr, ``get_stack``) and debuggers read.
+_PASSED_THROUGH = ("cr_await", "cr_code", "cr_frame", "cr_origin", "cr_running", "cr_suspended")
+
+
+def _passed_through(name: str) -> property:
+    return property(lambda self: getattr(self._coro, name), doc=f"The coroutine's ``{name}``.")
+
+
+for _name in _PASSED_THROUGH:
+    setattr(_TracedSteps, _name, _passed_through(_name))
+
+# A class statement cannot give its instances a __qualname__ of their own (the name
+# is the class's); slots made by type() can, and asyncio's repr of a task reads it.
+_Traced = type("_Traced", (_TracedSteps,), {
+    "__slots__": ("__qualname__", "__name__"),
+    "__module__": __name__,
+    "__doc__": _TracedSteps.__doc__,
+})
+
+
+class _TracedOther(_Traced):  # type: ignore[misc,valid-type]
+    """Any other :class:`~collections.abc.Coroutine` a task runs (no ``cr_await`` to trust)."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        # Whatever this coroutine type offers comes from the coroutine itself.
+        return getattr(self._coro, name)
+
+    def send(self, value: Any) -> Any:
+        start = self._read()
+        try:
+            step = self._coro.send(value)
+        except BaseException as exc:
+            self._finished(start, exc)
+            raise
+        self._suspended(start)
+        return step
 
 
 if sys.version_info >= (3, 13):
@@ -390,37 +480,41 @@ class Recorder(Generic[T]):
         self._frame = frame
         self._read = clock.reading()
         self._origin = 0.0
-        self._tracks: list[_Track] = []
+        self._log = _Log(self._read)
+        # (created, coroutine's __qualname__) of each task, by task number.
+        self._born: list[tuple[float, str]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._previous: Any = None
         self._token: contextvars.Token[Recorder[Any] | None] | None = None
         # ("resume" | "yield", when, where) of the block's own code, on 3.12+.
         self._block: list[tuple[str, float, str]] = []
         self._block_where: list[str] = []
+        self._first_task = True
         self._tool: int | None = None
         self._sampler: _BlockSampler | None = None
 
     # -- the task factory ------------------------------------------------------------
 
     def _factory(self, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
-        if _active.get() is self and asyncio.iscoroutine(coro):
-            track = _Track(self._read() - self._origin, coro)
-            self._tracks.append(track)
-            coro = _Traced(coro, track, self._read)
-            if not self._block_where and self._frame is not None:
-                # The block is creating tasks: the line it is about to await them on.
-                self._block_where.append(code_place(self._frame.f_code.co_filename,
-                                                    self._frame.f_lineno))
-        else:
-            track = None
+        # Once per task: kept lean, like _Traced.send.
+        if _active.get() is self and (type(coro) is CoroutineType or asyncio.iscoroutine(coro)):
+            born = self._born
+            wrap = _Traced if type(coro) is CoroutineType else _TracedOther
+            coro = wrap(coro, len(born), self._log)
+            born.append((self._read(), coro.__qualname__ or _qualname(coro._coro)))
+            if self._first_task:
+                self._first_task = False
+                self._note_block_where()
         previous = self._previous
         if previous is not None:
-            task = previous(loop, coro, **kwargs)
-        else:
-            task = _Task(coro, loop=loop, **kwargs)
-        if track is not None:
-            track.task = weakref.ref(task)
-        return task
+            return previous(loop, coro, **kwargs)
+        return _Task(coro, loop=loop, **kwargs)
+
+    def _note_block_where(self) -> None:
+        """The block is creating its first task: the line it is about to await it on."""
+        if self._frame is not None:
+            self._block_where.append(code_place(self._frame.f_code.co_filename,
+                                                self._frame.f_lineno))
 
     # -- entering and leaving --------------------------------------------------------
 
@@ -447,49 +541,48 @@ class Recorder(Generic[T]):
         rec = self.recording
         rec.duration = end
         rec.stalls = list(self._watch.roadblocks)
-        # What each task had done when the block ended (tasks run on after it), and
-        # its name then.
-        cut = [(len(t.marks), t.outcome, _task_name(t)) for t in self._tracks]
-        rec._lanes, rec._build = None, lambda: self._lanes(end, cut)
+        # What the tasks had done when the block ended (they may run on after it),
+        # and the names of those still running.
+        log = self._log
+        steps = log.close()
+        running = log.finished < len(self._born)
+        names = _pending_names(self._loop, log) if running and self._loop is not None else {}
+        rec._lanes, rec._build = None, lambda: self._lanes(end, steps, names)
         return rec
 
-    def _lanes(self, end: float, cut: list[tuple[int, str, str]]) -> list[Lane]:
-        places: dict[tuple[CodeType, int], str] = {}
-        tracks = [
-            self._lane(t, end, places, marks, outcome, name)
-            for t, (marks, outcome, name) in zip(self._tracks, cut, strict=True)
-        ]
-        self._tracks = []
-        return [self._block_lane(tracks, end), *tracks] if self._frame is not None else tracks
-
-    # -- building lanes ----------------------------------------------------------------
-
-    def _lane(
-        self,
-        track: _Track,
-        end: float,
-        places: dict[tuple[CodeType, int], str],
-        count: int,
-        outcome: str,
-        name: str,
-    ) -> Lane:
+    def _lanes(
+        self, end: float, steps: Iterator[tuple[Any, ...]], names: dict[int, str]
+    ) -> list[Lane]:
         origin = self._origin
-        marks = [m - origin for m in track.marks[:count]]
-        spans: list[Span] = []
-        for i in range(0, len(marks) - 1, 2):
-            spans.append(Span("running", marks[i], marks[i + 1]))
-            if i // 2 < len(track.waits):
-                until = marks[i + 2] if i + 2 < len(marks) else end
-                where = _where(track.waits[i // 2], places)
-                spans.append(Span("awaiting", marks[i + 1], until, where))
-        finished = outcome != "pending"
-        return Lane(
-            name=name if name and not _DEFAULT_TASK_NAME.fullmatch(name) else track.qualname,
-            start=track.created,
-            end=marks[-1] if finished and marks else end,
-            status=outcome,
-            spans=tuple(spans),
-        )
+        spans: list[list[Span]] = [[] for _ in self._born]
+        ends: dict[int, tuple[float, str, str]] = {}
+        waiting: dict[int, tuple[float, str]] = {}  # a task's open awaiting span
+        places: dict[tuple[CodeType, int], str] = {}
+        for task, start, stop, what, detail in steps:
+            start, stop = start - origin, stop - origin
+            lane = spans[task]
+            opened = waiting.pop(task, None)
+            if opened is not None:
+                lane.append(Span("awaiting", opened[0], start, opened[1]))
+            lane.append(Span("running", start, stop))
+            if isinstance(what, str):  # the last step: (outcome, name)
+                ends[task] = (stop, what, detail)
+            else:
+                waiting[task] = (stop, _where(what, detail, places))
+        for task, (since, where) in waiting.items():
+            spans[task].append(Span("awaiting", since, end, where))
+        lanes = []
+        for task, (created, qualname) in enumerate(self._born):
+            finished, outcome, name = ends.get(task, (end, "pending", names.get(task, "")))
+            lanes.append(Lane(
+                name=name if name and not _DEFAULT_TASK_NAME.fullmatch(name) else qualname,
+                start=created - origin,
+                end=finished,
+                status=outcome,
+                spans=tuple(spans[task]),
+            ))
+        self._born = []
+        return [self._block_lane(lanes, end), *lanes] if self._frame is not None else lanes
 
     def _block_lane(self, tasks: list[Lane], end: float) -> Lane:
         frame = self._frame
@@ -647,27 +740,32 @@ def _monitored_spans(
     return tuple(spans)
 
 
-def _where(at: tuple[CodeType, int] | None, places: dict[tuple[CodeType, int], str]) -> str:
+def _where(code: CodeType | None, offset: int, places: dict[tuple[CodeType, int], str]) -> str:
     """A suspension point as the learner reads it (``"file.py:LINE"``), each worked out once."""
-    if at is None:
+    if code is None:
         return ""
-    place = places.get(at)
+    place = places.get((code, offset))
     if place is None:
-        place = places[at] = code_place(at[0].co_filename, at[1])
+        place = places[(code, offset)] = code_place(code.co_filename, _line(code, offset))
     return place
 
 
-def _task_name(track: _Track) -> str:
-    """The task's name: read at its first step, or now if it never stepped."""
-    if track.name:
-        return track.name
-    task = track.task() if track.task is not None else None
-    return task.get_name() if task is not None else ""
+def _line(code: CodeType, offset: int) -> int:
+    """The line of the instruction at ``offset`` (a frame's ``f_lasti``), as ``f_lineno`` says."""
+    for start, end, line in code.co_lines():
+        if start <= offset < end and line is not None:
+            return line
+    return code.co_firstlineno
 
 
-def _current_name() -> str:
-    task = asyncio.current_task()
-    return task.get_name() if task is not None else ""
+def _pending_names(loop: asyncio.AbstractEventLoop, log: _Log) -> dict[int, str]:
+    """The names of the recorded tasks still running, by task number."""
+    names = {}
+    for task in asyncio.all_tasks(loop):
+        coro = task.get_coro()
+        if isinstance(coro, _TracedSteps) and coro._log is log:
+            names[coro._task] = task.get_name()
+    return names
 
 
 def _qualname(coro: Any) -> str:
