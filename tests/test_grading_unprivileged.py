@@ -156,3 +156,22 @@ def test_unprivileged_without_user_namespaces() -> None:
     assert "user.max_user_namespaces is 0" in found["why"]
     assert (found["status"], found["score"]) == ("ok", found["max_score"]), found
     assert found["record_sandbox"] == "limits"
+
+
+def test_a_closed_folder_holding_a_kept_tmp_folder_is_bound_with_what_is_mounted_below(
+    tmp_path: Path,
+) -> None:
+    # A checkout in a mode-700 folder under /tmp (mktemp -d) is first kept from the
+    # real /tmp as a bind mount; the closed folder above it is then covered and its
+    # content bound back. A plain --bind of that folder would leave the checkout
+    # behind (a bind is not recursive) and the sandbox's user would find no citylib.
+    closed = tmp_path / "closed"
+    checkout = closed / "course"
+    checkout.mkdir(parents=True)
+    closed.chmod(0o700)
+    top = sandboxes._blocked(checkout)  # closed, or a closed folder above it
+    assert top is not None and (top == closed or top in closed.parents)
+    lines = sandboxes._reexpose([checkout])
+    (bind,) = [line for line in lines if line.startswith("mount") and f" {top} /tmp/" in line]
+    assert bind.startswith("mount --rbind "), lines
+    assert any(line.endswith(f" {checkout}") and "mount --bind" in line for line in lines), lines

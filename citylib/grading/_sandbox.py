@@ -140,7 +140,8 @@ def _reexpose(paths: Sequence[Path]) -> list[str]:
         hold = f"/tmp/.citylib-hold-{n}"
         lines += [
             f"mkdir -p {hold}",
-            f"mount --bind {shlex.quote(str(top))} {hold}",
+            # --rbind: a folder kept from the real /tmp is a bind mount below top.
+            f"mount --rbind {shlex.quote(str(top))} {hold}",
             f"mount -t tmpfs -o mode=755,size=1m tmpfs {shlex.quote(str(top))}",
         ]
         for p in keep:
