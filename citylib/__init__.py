@@ -37,6 +37,10 @@ The code's own words, one meaning each:
   that held it. Notebooks show a stall as a 🚧 roadblock.
 * **drive**: one run of a learner's function by the Sprint's judge, over fresh
   sources (a trip's length in city seconds is its ``duration``).
+* **slip**: a common mistake in a learner's Sprint answer, recognised from what its
+  drives did (:mod:`citylib._lessons.slips`) and named once, by its cause, however many
+  checks it fails: a **diagnosis** is that one message (cause, what was seen, the
+  shape of the fix).
 * **lesson**: a measured run of one idea from a notebook, returned as plain data.
 * **exercise**: a checked task in a notebook (:mod:`citylib.practice`): the learner's
   cell binds an ``answer_name``, and ``await ex.check(answer)`` judges it from

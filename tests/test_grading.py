@@ -56,6 +56,8 @@ EXPECTED: dict[str, tuple[str, set[str] | None, int]] = {
     # Merged no answer of one source: what depends on the answers earns nothing.
     "missing_source": ("ok", {"calls_once", "payloads"}, 5),
     "source_twice": ("ok", {"calls_once"}, 9),
+    # The sources handed to gather uncalled: it raises on every drive, one cause named.
+    "uncalled_sources": ("error", None, 0),
     # Nothing earns points that did not run.
     "untouched": ("not_attempted", None, 0),
     "syntax_error": ("error", None, 0),
@@ -269,7 +271,9 @@ def test_feedback_pages_are_self_contained_and_say_enough(graded: Any) -> None:
     one_lane = (out / "feedback" / "sequential_awaits.html").read_text(encoding="utf-8")
     assert "5/10 points" in one_lane
     assert "❌" in one_lane and "runs the calls at the same time" in one_lane
-    assert "💡 Start every call before awaiting any of them" in one_lane
+    assert "💡 Start every call before you await any of them" in one_lane
+    assert "What to fix" in one_lane  # the self-check's diagnosis, cause first
+    assert "Each await waited for its source&#x27;s answer before the next call" in one_lane
     assert one_lane.count("<svg") == DEFAULTS.drives  # the student's own lanes, per drive
     assert "speed-up over one lane" in one_lane and "total_latency" in one_lane
     assert "🔒 locked" in one_lane
@@ -280,6 +284,10 @@ def test_feedback_pages_are_self_contained_and_say_enough(graded: Any) -> None:
     assert "a loop that never ends" in _text(endless) and "0/10 points" in endless
     flood = (out / "feedback" / "output_flood.html").read_text(encoding="utf-8")
     assert "more characters not shown" in flood
+    uncalled = _text((out / "feedback" / "uncalled_sources.html").read_text(encoding="utf-8"))
+    assert "You handed gather the sources, not calls of them" in uncalled
+    assert uncalled.count("handed gather the sources") == 1  # one mistake, one message
+    assert "answers = await asyncio.gather(*sources.values())" in uncalled  # their line
     syntax = (out / "feedback" / "syntax_error.html").read_text(encoding="utf-8")
     assert "async def parallel_fetch(sources=None) -&gt; dict" in syntax  # the line, escaped
 

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import json
+import linecache
 import time
+import warnings
 from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +22,18 @@ import pytest
 
 from citylib import _cli as citylib_cli
 from citylib import clock, sprint, timeline
+from citylib._lessons import slips, sprint_contract
 from citylib._lessons import sprint as sprint_lesson
-from citylib._lessons import sprint_contract
-from citylib._lessons.judge import CHECKS, STRETCH_CHECKS, JudgeSettings, Verdict, judge
+from citylib._lessons.judge import (
+    CHECKS,
+    STRETCH_CHECKS,
+    CallRecord,
+    DriveRecord,
+    JudgeSettings,
+    Verdict,
+    judge,
+)
+from citylib._lessons.judge import verdict as verdict_of
 from citylib.grading import _notebook as notebook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -247,13 +260,16 @@ def test_check_celebrates_a_right_answer(capsys: pytest.CaptureFixture[str]) -> 
     assert "🎉 Deliverable complete" in out
 
 
-def test_check_explains_a_failure_with_a_hint(capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_explains_a_failure_by_its_cause(capsys: pytest.CaptureFixture[str]) -> None:
     asyncio.run(sprint.check(one_lane_fetch))
     out = capsys.readouterr().out
-    assert "❌ parallel_fetch runs the calls at the same time" in out
+    assert out.count("✅ parallel_fetch") == len(CHECKS) - 1  # what works still shows
+    assert "✅ parallel_fetch runs the calls at the same time" not in out
+    assert "❌ Each await waited for its source's answer before the next call started" in out
     assert "What happened: the calls took turns" in out
-    assert "💡 Try: Start every call before awaiting any of them" in out
+    assert "💡 Try: Start every call first, then wait for them all with one await" in out
     assert f"Deliverable: {len(CHECKS) - 1}/{len(CHECKS)} checks passed" in out
+    assert "one mistake stands in the way" in out
 
 
 def test_check_says_not_attempted_yet(capsys: pytest.CaptureFixture[str]) -> None:
@@ -308,7 +324,8 @@ def test_an_unlocked_stretch_asks_for_sequential_fetch(capsys: pytest.CaptureFix
 def test_a_parallel_sequential_fetch_is_sent_back(capsys: pytest.CaptureFixture[str]) -> None:
     asyncio.run(sprint.compare_timings(gather_fetch, gather_fetch))
     out = capsys.readouterr().out
-    assert "❌ sequential_fetch runs the calls one after another" in out
+    assert "❌ The calls ran side by side: sequential_fetch should be the traffic jam" in out
+    assert out.count("❌") == 1 and "in sequential_fetch, then run this cell again" in out
     assert "measured total" not in out
 
 
@@ -497,3 +514,458 @@ def test_check_draws_the_learner_s_own_lanes_from_its_drives(
 
     asyncio.run(sprint.check(unwritten))
     assert shown == []  # nothing ran: nothing to draw
+    asyncio.run(sprint.check(bind("uncalled", SLIPS["sources_uncalled"].code)))
+    assert shown == []  # it stopped at its error on every drive: the diagnosis says it
+
+
+# The slips: a learner's first tries, each one mistake; one message names its cause
+
+STUB_HEAD = """import asyncio
+import time
+
+from citylib import clock, sprint
+
+
+async def parallel_fetch(sources=None) -> dict:
+    if sources is None:
+        sources = sprint.default_sources()
+"""
+
+
+def _answer(body: str) -> str:
+    """An answer cell: the stub's first lines, then ``body`` as the function's rest."""
+    return STUB_HEAD + "".join(f"    {line}\n" for line in body.strip("\n").splitlines())
+
+
+def _merging(gathered: str, merge: str = "merged = dict(zip(sources, answers))") -> str:
+    return _answer(
+        f"""
+start = clock.now()
+answers = {gathered}
+{merge}
+merged["total_latency"] = clock.now() - start
+return merged
+"""
+    )
+
+
+@dataclass(frozen=True)
+class Slip:
+    """A hostile-but-plausible answer and what each cell must say about it.
+
+    Attributes:
+        code: The whole answer cell.
+        diagnosis: The one diagnosis the self-check names (its id).
+        cause: Words of its cause, as printed.
+        drive: Words the test-drive cell prints (``None``: it runs, and shows the merge).
+    """
+
+    code: str
+    diagnosis: str
+    cause: str
+    drive: str | None
+
+
+UNCALLED = "You handed gather the sources, not calls of them: gather needs awaitables"
+SLIPS: dict[str, Slip] = {
+    "one_lane": Slip(
+        _answer(
+            """
+start = clock.now()
+merged = {}
+for name, source in sources.items():
+    merged[name] = await source()
+merged["total_latency"] = clock.now() - start
+return merged
+"""
+        ),
+        "took_turns",
+        "one lane for everybody, so the waits added up",
+        None,
+    ),
+    "sources_uncalled": Slip(
+        _merging("await asyncio.gather(*sources.values())"),
+        "uncalled_sources", UNCALLED, UNCALLED,
+    ),
+    "dict_values_uncalled": Slip(
+        _merging("await asyncio.gather(sources.values())"),
+        "uncalled_sources", UNCALLED, UNCALLED,
+    ),
+    "listed_uncalled": Slip(
+        _merging("await asyncio.gather(*[s for s in sources.values()])"),
+        "uncalled_sources", UNCALLED, UNCALLED,
+    ),
+    "names_gathered": Slip(
+        _merging("await asyncio.gather(*sources)"), "uncalled_sources", UNCALLED, UNCALLED
+    ),
+    "awaits_a_source": Slip(
+        _answer(
+            """
+start = clock.now()
+merged = {}
+for name, source in sources.items():
+    merged[name] = await source
+merged["total_latency"] = clock.now() - start
+return merged
+"""
+        ),
+        "uncalled_sources",
+        "You awaited a source, not a call of it",
+        "You awaited a source, not a call of it",
+    ),
+    "no_star": Slip(
+        _merging("await asyncio.gather([s() for s in sources.values()])"),
+        "not_unpacked",
+        "You handed gather one list of calls, not the calls themselves",
+        "You handed gather one list of calls, not the calls themselves",
+    ),
+    "gather_not_awaited": Slip(
+        _merging("asyncio.gather(*(s() for s in sources.values()))"),
+        "gather_not_awaited",
+        "You used what gather gave back without awaiting it",
+        "You used what gather gave back without awaiting it",
+    ),
+    "calls_not_awaited": Slip(
+        _answer(
+            """
+start = clock.now()
+merged = {name: source() for name, source in sources.items()}
+merged["total_latency"] = clock.now() - start
+return merged
+"""
+        ),
+        "not_awaited",
+        "You called the sources but never awaited the calls",
+        "You called the sources but never awaited the calls",
+    ),
+    "plain_def": Slip(
+        STUB_HEAD.replace("async def", "def")
+        + """    start = clock.now()
+    merged = {name: source() for name, source in sources.items()}
+    merged["total_latency"] = clock.now() - start
+    return merged
+""",
+        "not_awaited",
+        "You called the sources but never awaited the calls",
+        "Your parallel_fetch is a plain def",
+    ),
+    "returns_a_list": Slip(
+        _answer("return await asyncio.gather(*(s() for s in sources.values()))"),
+        "returns_list",
+        "Your parallel_fetch returned a list (the answers in a row), not a dict",
+        "Your parallel_fetch returned a list (the answers in a row), not a dict",
+    ),
+    "answers_as_keys": Slip(
+        _merging(
+            "await asyncio.gather(*(s() for s in sources.values()))",
+            "merged = dict(zip(answers, sources))",
+        ),
+        "answers_as_keys",
+        "You used the answers as the dict's keys",
+        "You used the answers as the dict's keys",
+    ),
+    "names_sorted": Slip(
+        _merging(
+            "await asyncio.gather(*(s() for s in sources.values()))",
+            "merged = dict(zip(sorted(sources), answers))",
+        ),
+        "wrong_names",
+        "Every answer is in your dict, but some under another source's name",
+        "Every answer is in your dict, but some under another source's name",
+    ),
+    "one_key": Slip(
+        _answer(
+            """
+start = clock.now()
+answers = await asyncio.gather(*(s() for s in sources.values()))
+return {"answers": answers, "total_latency": clock.now() - start}
+"""
+        ),
+        "missing_names",
+        "Your dict has no keys 'weather', 'maps' and 'chat'",
+        "Your dict has no keys 'weather', 'maps' and 'chat'",
+    ),
+    "time_sleep": Slip(
+        _merging(
+            "await asyncio.gather(*(s() for s in sources.values()))",
+            "merged = dict(zip(sources, answers))\ntime.sleep(0.4)",
+        ),
+        "blocked_loop",
+        "Something held the event loop: a blocking call such as time.sleep()",
+        None,
+    ),
+    "asyncio_run": Slip(
+        _merging("asyncio.run(asyncio.gather(*(s() for s in sources.values())))"),
+        "asyncio_run",
+        "You called asyncio.run() inside parallel_fetch",
+        "You called asyncio.run() inside parallel_fetch",
+    ),
+    "asyncio_run_main": Slip(
+        _answer(
+            """
+async def main():
+    return await asyncio.gather(*(s() for s in sources.values()))
+
+start = clock.now()
+merged = dict(zip(sources, asyncio.run(main())))
+merged["total_latency"] = clock.now() - start
+return merged
+"""
+        ),
+        "asyncio_run",
+        "You called asyncio.run() inside parallel_fetch",
+        "You called asyncio.run() inside parallel_fetch",
+    ),
+    "tasks_returned": Slip(
+        _answer(
+            """
+start = clock.now()
+merged = {name: asyncio.create_task(s()) for name, s in sources.items()}
+merged["total_latency"] = clock.now() - start
+return merged
+"""
+        ),
+        "tasks_not_awaited",
+        "You returned the tasks, not their answers",
+        "You returned the tasks, not their answers",
+    ),
+    "task_result_too_soon": Slip(
+        _answer(
+            """
+start = clock.now()
+tasks = {name: asyncio.create_task(s()) for name, s in sources.items()}
+merged = {name: task.result() for name, task in tasks.items()}
+merged["total_latency"] = clock.now() - start
+return merged
+"""
+        ),
+        "task_not_done",
+        "You asked a task for its result before it had finished",
+        "You asked a task for its result before it had finished",
+    ),
+    "own_sources": Slip(
+        STUB_HEAD.replace("    if sources is None:\n    ", "")
+        + """    start = clock.now()
+    answers = await asyncio.gather(*(s() for s in sources.values()))
+    merged = dict(zip(sources, answers))
+    merged["total_latency"] = clock.now() - start
+    return merged
+""",
+        "own_sources",
+        "Your parallel_fetch fetched from sources of its own, not the ones it was given",
+        None,
+    ),
+    "no_total_latency": Slip(
+        _answer(
+            """
+answers = await asyncio.gather(*(s() for s in sources.values()))
+return dict(zip(sources, answers))
+"""
+        ),
+        "no_latency",
+        "Your dict has no 'total_latency'",
+        "Your dict has no 'total_latency'",
+    ),
+    "hard_coded_latency": Slip(
+        _merging(
+            "await asyncio.gather(*(s() for s in sources.values()))",
+            'merged = dict(zip(sources, answers))\nmerged["total_latency"] = 3.0\nreturn merged',
+        ),
+        "hard_coded_latency",
+        "Your total_latency is 3.0 on every drive",
+        None,
+    ),
+}  # fmt: skip
+
+#: Slips only the test drive sees: the self-check always hands sources over.
+DRIVE_ONLY: dict[str, Slip] = {
+    "no_default": Slip(
+        STUB_HEAD.replace("sources=None", "sources")
+        + "    return await asyncio.gather(*(s() for s in sources.values()))\n",
+        "", "", "Your parallel_fetch has no default for sources",
+    ),
+    "none_unhandled": Slip(
+        STUB_HEAD.split("    if sources")[0]
+        + "    answers = await asyncio.gather(*(s() for s in sources.values()))\n",
+        "", "", "Your parallel_fetch used sources while it was still None",
+    ),
+}  # fmt: skip
+
+
+def bind(name: str, code: str) -> Fetch:
+    """Run an answer cell as a notebook would, its lines known to tracebacks."""
+    filename = f"<answer cell {name}>"
+    linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    exec(compile(code, filename, "exec"), namespace)
+    fn: Fetch = namespace["parallel_fetch"]
+    return fn
+
+
+async def drive_cell(fn: Fetch) -> None:
+    """The notebook's test-drive cell, as the learner's notebook has it."""
+    with sprint.hint_if_unwritten(fn):
+        result = await fn()
+        print(sprint.describe_result(result))
+
+
+def unawaited_warnings(run: Callable[[], Any]) -> list[str]:
+    """``run()``, then every "never awaited" warning it left behind (after a collection)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run()
+        gc.collect()
+    return [str(w.message) for w in caught if "never awaited" in str(w.message)]
+
+
+@pytest.mark.parametrize("name", sorted(SLIPS))
+def test_each_slip_gets_one_diagnosis_naming_its_cause(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slip = SLIPS[name]
+    fn = bind(name, slip.code)
+    verdict: list[Verdict | None] = []
+    left = unawaited_warnings(lambda: verdict.append(asyncio.run(sprint_lesson.check(fn))))
+    out = capsys.readouterr().out
+    (found,) = verdict
+    assert found is not None and not found.passed
+    assert [d.id for d in found.diagnoses] == [slip.diagnosis], out
+    (diagnosis,) = found.diagnoses
+    assert set(diagnosis.checks) == failed(found)  # the one cause explains every ❌ check
+    assert out.count("❌") == 1 and slip.cause in out, out
+    assert "Traceback" not in out and not left
+    assert "one mistake stands in the way" in out
+
+
+@pytest.mark.parametrize("name", sorted(SLIPS) + sorted(DRIVE_ONLY))
+def test_the_test_drive_names_a_slip_instead_of_a_traceback(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slip = {**SLIPS, **DRIVE_ONLY}[name]
+    fn = bind(name, slip.code)
+    with clock.scaled(clock.speed() * 10):  # the default sources: 3 city seconds
+        left = unawaited_warnings(lambda: asyncio.run(drive_cell(fn)))
+    out = capsys.readouterr().out
+    assert "Traceback" not in out and not left, out
+    if slip.drive is None:
+        assert out.startswith("Merged: weather, maps, chat\ntotal_latency: ")
+    else:
+        assert out.count("❌") == 1 and slip.drive in out, out
+        assert "💡 Try:" in out
+
+
+def test_a_slip_names_the_learner_s_own_line(capsys: pytest.CaptureFixture[str]) -> None:
+    fn = bind("uncalled", SLIPS["sources_uncalled"].code)
+    asyncio.run(sprint_lesson.check(fn))
+    line = "Where: line 11 of your cell: answers = await asyncio.gather(*sources.values())"
+    assert line in capsys.readouterr().out
+    with clock.scaled(clock.speed() * 10):
+        asyncio.run(drive_cell(fn))
+    assert line in capsys.readouterr().out
+
+
+def test_an_unexpected_error_still_shows_in_full_from_the_learner_s_line() -> None:
+    fn = bind("typo", _answer("return {'weather': sources['wheather']}"))
+    with pytest.raises(KeyError, match="wheather") as raised:
+        asyncio.run(drive_cell(fn))
+    assert raised.traceback[-1].frame.code.raw.co_filename == "<answer cell typo>"
+
+
+def test_the_right_answers_still_pass_with_their_output_unchanged(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    taskgroup = _answer(
+        """
+start = clock.now()
+async with asyncio.TaskGroup() as tg:
+    tasks = {name: tg.create_task(source()) for name, source in sources.items()}
+merged = {name: task.result() for name, task in tasks.items()}
+merged["total_latency"] = clock.now() - start
+return merged
+"""
+    )
+    for fn in (gather_fetch, bind("taskgroup", taskgroup)):
+        verdict = asyncio.run(sprint_lesson.check(fn))
+        assert verdict is not None and verdict.passed and verdict.diagnoses == []
+        out = capsys.readouterr().out
+        assert out.count("✅") == len(CHECKS) and "❌" not in out
+        assert out.splitlines()[-1] == (
+            f"🎉 Deliverable complete: {len(CHECKS)}/{len(CHECKS)} checks passed. "
+            "Popy unlocks the stretch goal for you!"
+        )
+        with clock.scaled(clock.speed() * 10):
+            asyncio.run(drive_cell(fn))
+        merged, latency = capsys.readouterr().out.splitlines()
+        assert merged == "Merged: weather, maps, chat"
+        assert latency.startswith("total_latency: ") and latency.endswith(" s")
+        assert 2.9 <= float(latency.split()[1]) < 4.5  # the slowest source, not their sum
+
+
+def test_two_mistakes_are_two_messages(capsys: pytest.CaptureFixture[str]) -> None:
+    both = _answer(
+        """
+start = clock.now()
+merged = {}
+for name, source in sources.items():
+    merged[name] = await source()
+time.sleep(0.4)
+merged["total_latency"] = clock.now() - start
+return merged
+"""
+    )
+    verdict = asyncio.run(sprint_lesson.check(bind("both", both)))
+    out = capsys.readouterr().out
+    assert verdict is not None
+    assert [d.id for d in verdict.diagnoses] == ["took_turns", "blocked_loop"]
+    assert out.count("❌") == 2 and "2 mistakes stand in the way" in out
+
+
+def solution_lines() -> list[str]:
+    """Every line between the solution notebook's BEGIN and END SOLUTION markers."""
+    lines, inside = [], False
+    for cell in notebook.load(SOLUTION)["cells"]:
+        for line in notebook.source(cell).splitlines():
+            if "### BEGIN SOLUTION" in line or "### END SOLUTION" in line:
+                inside = "BEGIN" in line
+            elif inside and len(line.strip()) > 8:
+                lines.append(line.strip())
+    return lines
+
+
+def test_no_hint_gives_a_solution_line_away(capsys: pytest.CaptureFixture[str]) -> None:
+    lines = solution_lines()
+    assert "merged = dict(zip(names, answers))" in lines and "return merged" in lines
+    texts = [c.hint for c in (*CHECKS, *STRETCH_CHECKS)]
+    texts.append(Path(slips.__file__).read_text(encoding="utf-8"))  # every diagnosis' words
+    for name, slip in SLIPS.items():
+        verdict = asyncio.run(sprint_lesson.check(bind(name, slip.code)))
+        assert verdict is not None
+        texts += [f"{d.cause}\n{d.fix}" for d in verdict.diagnoses]
+    capsys.readouterr()
+    for text in texts:
+        for line in lines:
+            assert line not in text, f"a hint gives away {line!r}"
+
+
+def test_the_grader_s_records_get_the_same_diagnosis() -> None:
+    """The grader's drives carry results as data and errors as text: the same slips."""
+    settings = JudgeSettings()
+
+    def record(**observed: Any) -> DriveRecord:
+        calls = observed.pop("calls", {})
+        lat = {"weather": 1.0, "maps": 2.0, "chat": 1.5}
+        return DriveRecord(lat, calls, 0.01, 0.0, 0.5, speed=8.0, **observed)
+
+    where = "line 6 of your answer cell: answers = await asyncio.gather(*sources.values())"
+    error = "TypeError: An asyncio.Future, a coroutine or an awaitable is required"
+    uncalled = verdict_of([record(error=error, where=where)] * 2, settings)
+    assert [d.id for d in uncalled.diagnoses] == ["uncalled_sources"]
+    assert uncalled.diagnoses[0].where == where
+    assert uncalled.diagnoses[0].cause.startswith("you handed gather the sources, not calls")
+    called = {n: [CallRecord(0.0)] for n in ("weather", "maps", "chat")}
+    coroutines = {n: {"$object": "coroutine"} for n in called} | {"total_latency": 0.0}
+    pending = verdict_of(
+        [record(calls=called, result=coroutines, result_type="dict")] * 2, settings
+    )
+    assert [d.id for d in pending.diagnoses] == ["not_awaited"]
+    assert set(pending.diagnoses[0].checks) == failed(pending)

@@ -7,12 +7,13 @@ the event loop ever stopped. Each drive uses new, seeded latencies (the second
 drive's are far longer than the first's), so a hard-coded ``total_latency``
 cannot agree with both.
 
-The checks read only :class:`DriveRecord`s, plain observations of a drive. The
-in-process :func:`judge` makes them here for the learner's self-check
-(:func:`citylib._lessons.sprint.check`); the teacher's grader makes them in its own
-process, outside the sandbox, from what a submission's child did over a socket
-(``citylib.grading._judge``), and both hand them to :func:`verdict`: the same checks,
-the same words.
+The checks read only :class:`DriveRecord`\\ s, plain observations of a drive
+(:mod:`citylib._lessons.drives`). The in-process :func:`judge` makes them here for the
+learner's self-check (:func:`citylib._lessons.sprint.check`); the teacher's grader
+makes them in its own process, outside the sandbox, from what a submission's child
+did over a socket (``citylib.grading._judge``), and both hand them to :func:`verdict`:
+the same checks, the same words. A verdict names each mistake once, by its cause
+(:mod:`citylib._lessons.slips`), however many checks it fails.
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ import math
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from citylib._core import clock
 from citylib._core.watch import Heartbeat
+from citylib._lessons import slips
+from citylib._lessons.drives import CallRecord, DriveRecord
+from citylib._lessons.slips import Diagnosis
 from citylib._lessons.sprint_contract import ANSWER_NAME, SOURCE_NAMES, STRETCH_NAME
 
 __all__ = [
@@ -40,6 +44,7 @@ __all__ = [
     "CallRecord",
     "Check",
     "CheckResult",
+    "Diagnosis",
     "DriveRecord",
     "JudgeSettings",
     "Verdict",
@@ -63,7 +68,8 @@ class Check:
     Attributes:
         id: Short key, used as a CSV column.
         title: What passing means, in words a beginner reads.
-        hint: What to try when it fails.
+        hint: The shape of the fix when it fails (never a line of the solution); the
+            cause comes from the verdict's :attr:`Verdict.diagnoses`.
     """
 
     id: str
@@ -74,43 +80,41 @@ class Check:
 _RETURNS = Check(
     "returns_dict",
     "finishes and returns a dict",
-    "Finish with `return merged`, where merged is a dict; the error above says where it stopped.",
+    "End the function by returning one dict; an error on the way says the line it stopped at.",
 )
 _CALLS = Check(
     "calls_once",
     "calls every source exactly once",
-    "Use the `sources` you are given (not new ones), call each one once, and await "
-    "every call, or hand them all to `asyncio.gather()`.",
+    "Fetch from the sources you are given (not new ones): call each one once and await "
+    "every call, all together with asyncio.gather().",
 )
 _PAYLOADS = Check(
     "payloads",
     "merges every answer unchanged under its source's name",
-    "Put each answer in the result as it came back, under its source's name: "
-    "`merged = dict(zip(sources, answers))`.",
+    "Put each answer in the result just as it came back, under its source's name.",
 )
 _OVERLAP = Check(
     "overlap",
     "runs the calls at the same time (every lane open at once)",
-    "Start every call before awaiting any of them: "
-    "`answers = await asyncio.gather(*(source() for source in sources.values()))`.",
+    "Start every call before you await any of them: one await on asyncio.gather (or an "
+    "asyncio.TaskGroup) gives each call a lane of its own.",
 )
 _ONE_LANE = Check(
     "one_lane",
     "runs the calls one after another (one lane)",
-    "Await each call before starting the next: "
-    "`for name, source in sources.items(): merged[name] = await source()`.",
+    "Await each call before you make the next one, in a plain for loop over the sources.",
 )
 _LATENCY = Check(
     "total_latency",
     "reports a total_latency that agrees with the measured time",
-    "Read the clock before the first call and after the last answer: "
-    "`start = clock.now()` … `merged['total_latency'] = clock.now() - start`.",
+    "Read clock.now() before the first call and again after the last answer, and store "
+    "the difference under 'total_latency'.",
 )
 _NON_BLOCKING = Check(
     "non_blocking",
     "never blocks the event loop",
-    "Never `time.sleep()` (or other slow blocking calls) in async code; "
-    "wait with `await`, for example `await asyncio.sleep(...)`.",
+    "Never time.sleep() (or another slow blocking call) in async code; wait with await, "
+    "for example await asyncio.sleep(...).",
 )
 
 #: The deliverable's checks, in the order they are reported.
@@ -179,12 +183,15 @@ class Verdict:
         checks: One result per check, in order.
         error: The exception the function raised, if any, as ``Type: message``.
         drives: How many drives ran.
+        diagnoses: Each mistake once, by its cause: together they explain every
+            failed check (one slip that fails five checks is one diagnosis).
     """
 
     status: str
     checks: list[CheckResult] = field(default_factory=list)
     error: str = ""
     drives: int = 0
+    diagnoses: list[Diagnosis] = field(default_factory=list)
 
     @property
     def score(self) -> int:
@@ -203,6 +210,7 @@ class Verdict:
             "error": self.error,
             "drives": self.drives,
             "checks": [vars(c) for c in self.checks],
+            "diagnoses": [d.to_dict() for d in self.diagnoses],
         }
 
     @classmethod
@@ -213,25 +221,8 @@ class Verdict:
             checks=[CheckResult(**c) for c in data.get("checks", [])],
             error=str(data.get("error", "")),
             drives=int(data.get("drives", 0)),
+            diagnoses=[Diagnosis.from_dict(d) for d in data.get("diagnoses", [])],
         )
-
-
-@dataclass
-class CallRecord:
-    """One call of a source, as the judge saw it (real seconds on the judge's clock).
-
-    Attributes:
-        invoked: When the source was called.
-        started: When its coroutine was first awaited (``None``: never).
-        ended: When its answer was given (``None``: never).
-        payload: The answer given.
-    """
-
-    invoked: float
-    started: float | None = None
-    ended: float | None = None
-    payload: dict[str, Any] | None = None
-    coroutine: Coroutine[Any, Any, dict[str, Any]] | None = field(default=None, repr=False)
 
 
 class _Source:
@@ -268,43 +259,6 @@ class _Source:
 
     def __repr__(self) -> str:
         return f"<judge's source {self.name!r}>"
-
-
-@dataclass
-class DriveRecord:
-    """What one call of the function did, as the judge observed it.
-
-    Attributes:
-        latencies: Each source's latency, city seconds.
-        calls: Every call of each source, in order.
-        elapsed: Real seconds on the judge's own stopwatch.
-        max_gap: Real seconds the loop was held at the longest.
-        block_limit: Real seconds of hold that count as blocking.
-        speed: The city clock's speed where the function ran.
-        result: What it returned (as data, when it ran in another process).
-        result_type: The returned value's type name.
-        error: ``Type: message`` of what it raised.
-        not_implemented: It raised ``NotImplementedError``.
-        timed_out: It did not finish within the drive's limit.
-        unwatched: Why the loop could not be watched (``""``: it was).
-        floor: Real seconds from the first call to the last answer, when the judge's
-            stopwatch cannot bracket the function tightly (it ran in another
-            process): a ``total_latency`` between this and :attr:`elapsed` agrees.
-    """
-
-    latencies: dict[str, float]
-    calls: dict[str, list[CallRecord]]
-    elapsed: float
-    max_gap: float
-    block_limit: float
-    speed: float = 1.0
-    result: Any = None
-    result_type: str = "NoneType"
-    error: str = ""
-    not_implemented: bool = False
-    timed_out: bool = False
-    unwatched: str = ""
-    floor: float | None = None
 
 
 def latencies(settings: JudgeSettings, drive: int) -> dict[str, float]:
@@ -353,9 +307,11 @@ async def _drive(
                 outcome.timed_out = True
                 outcome.error = f"did not finish within {clock.to_city(limit):.1f} s"
             else:
-                outcome.error = _describe_error(exc)
+                outcome.error = slips.describe_error(exc)
         except (Exception, SystemExit) as exc:  # sys.exit() in an answer is its own error
-            outcome.error = _describe_error(exc)
+            outcome.error = slips.describe_error(exc)
+            outcome.where = slips.where_raised(exc)
+            slips.close_unstarted(exc)  # asyncio.run(main()) left main unstarted: no warning
         outcome.elapsed = _perf_counter() - start
         # Let the heartbeat wake once more: a block just before the return shows up.
         await _sleep(2 * heart.interval)
@@ -374,11 +330,6 @@ async def _call(fn: Callable[..., Any], sources: dict[str, _Source]) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
-
-
-def _describe_error(exc: BaseException) -> str:
-    message = str(exc)
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _fmt(city_seconds: float) -> str:
@@ -546,8 +497,12 @@ def verdict(
         "non_blocking": _check_blocking,
     }
     results = []
+    problems: list[dict[str, str]] = [{} for _ in drives]  # each drive's failed checks
     for check in checks:
         details = [rules[check.id](d) for d in drives]
+        for failed, detail in zip(problems, details, strict=True):
+            if detail:
+                failed[check.id] = detail
         problem = next((p for p in details if p), "")
         results.append(
             CheckResult(check.id, check.title, not problem, problem, check.hint if problem else "")
@@ -559,4 +514,7 @@ def verdict(
         status = "error"
     else:
         status = "ok"
-    return Verdict(status, results, errors[0] if errors else "", len(drives))
+    subject = STRETCH_NAME if stretch else ANSWER_NAME
+    hints = {c.id: c.hint for c in checks}
+    diagnoses = slips.diagnose(drives, problems, hints, subject)
+    return Verdict(status, results, errors[0] if errors else "", len(drives), diagnoses)

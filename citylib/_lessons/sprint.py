@@ -16,10 +16,12 @@ In a notebook, both are awaited at the top level of a cell::
     await sprint.compare_timings(parallel_fetch, sequential_fetch)
 
 Until the answer is written, a cell that drives it prints a hint rather than a
-``NotImplementedError`` traceback::
+``NotImplementedError`` traceback, and a common slip (:mod:`citylib._lessons.slips`)
+prints its cause rather than asyncio's traceback::
 
     with sprint.hint_if_unwritten(parallel_fetch):
         result = await parallel_fetch()
+        print(sprint.describe_result(result))
 
 ``citylib student SOLUTION LEARNER`` writes the learner's notebook from the
 teacher's (``make student``). The stretch goal's chart is drawn by the views
@@ -30,7 +32,8 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -38,14 +41,16 @@ from typing import Any
 from citylib._core import clock, services, timeline
 from citylib._core.race import RaceResult, Request, predict_makespan, speedup
 from citylib._core.services import Service
+from citylib._lessons import slips
 from citylib._lessons.judge import JudgeSettings, Verdict, judge
-from citylib._lessons.sprint_contract import SOURCE_NAMES
+from citylib._lessons.sprint_contract import ANSWER_NAME, SOURCE_NAMES
 
 __all__ = [
     "Source",
     "StretchTimings",
     "check",
     "default_sources",
+    "describe_result",
     "describe_sources",
     "hint_if_unwritten",
     "stretch_timings",
@@ -55,7 +60,7 @@ __all__ = [
 _SELF_CHECK_SCALE = 0.35
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity, as the judge's sources are
 class Source:
     """A slow mock source: call it with no arguments and await a fresh dict.
 
@@ -113,12 +118,14 @@ def _not_written_lines(name: str) -> list[str]:
 
 @contextmanager
 def hint_if_unwritten(fn: Callable[..., Any]) -> Iterator[None]:
-    """Print a hint, not a traceback, while ``fn`` is still an unwritten stub.
+    """Print a hint, not a traceback, while ``fn`` is unwritten or trips on a common slip.
 
     Inside the block, a ``NotImplementedError`` (what the learner's notebook's
     ``raise NotImplementedError()`` stub raises, and what the grader calls "not
-    attempted") becomes a two-line hint; every other error shows in full, as it
-    should.
+    attempted") becomes a two-line hint, and a common slip (the sources handed to
+    ``gather`` uncalled, ``asyncio.run()`` inside ``async def``...) prints its cause,
+    the learner's line and the shape of the fix. Any other error shows in full, as it
+    should: the traceback points to the learner's own line.
 
     Args:
         fn: The learner's function the block drives, named in the hint.
@@ -127,22 +134,83 @@ def hint_if_unwritten(fn: Callable[..., Any]) -> Iterator[None]:
 
         with sprint.hint_if_unwritten(parallel_fetch):
             result = await parallel_fetch()
-            print(result["total_latency"])
+            print(sprint.describe_result(result))
     """
+    explained = False
+    caught: list[warnings.WarningMessage] = []
     try:
-        yield
+        with warnings.catch_warnings(record=True) as caught:
+            yield
     except NotImplementedError:
         print("\n".join(_not_written_lines(getattr(fn, "__name__", "your function"))))
+    except Exception as exc:
+        found = slips.from_error(exc, fn)
+        if found is None:
+            raise
+        explained = True
+        slips.close_unstarted(exc)
+        print("\n".join(found.lines()))
+    finally:
+        _warn_again(caught, explained)
+
+
+def _warn_again(caught: list[warnings.WarningMessage], explained: bool) -> None:
+    """Show the block's warnings as Python would have, but a "never awaited" one only
+    when no slip explained it (the slip's message already says so, in words)."""
+    for w in caught:
+        if explained and "was never awaited" in str(w.message):
+            continue
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+
+
+def describe_result(result: Any, sources: Mapping[str, Any] | None = None) -> str:
+    """What a test drive of ``parallel_fetch`` returned, in two lines, or its slip's cause.
+
+    Args:
+        result: What ``await parallel_fetch(sources)`` returned.
+        sources: The sources it was given (``None``: the default ones).
+
+    Example:
+        >>> print(describe_result({"weather": {}, "maps": {}, "chat": {}, "total_latency": 3.0}))
+        Merged: weather, maps, chat
+        total_latency: 3.0 s
+    """
+    names = list(default_sources() if sources is None else sources)
+    found = slips.from_result(result, names, ANSWER_NAME)
+    if found is not None:
+        _close_unawaited(result)
+        return "\n".join(found.lines())
+    merged = ", ".join(str(name) for name in result if name != "total_latency")
+    return f"Merged: {merged}\ntotal_latency: {result['total_latency']:.1f} s"
+
+
+def _close_unawaited(result: Any) -> None:
+    """Close the never-awaited calls a slip returned: reported, not warned about later."""
+    values = result.values() if isinstance(result, dict) else [result]
+    for value in values:
+        if inspect.iscoroutine(value) and inspect.getcoroutinestate(value) == "CORO_CREATED":
+            value.close()
 
 
 def _verdict_lines(verdict: Verdict, subject: str) -> list[str]:
-    lines = []
-    for c in verdict.checks:
-        lines.append(f"{'✅' if c.passed else '❌'} {subject} {c.title}")
-        if not c.passed:
-            lines.append(f"   What happened: {c.detail}.")
-            lines.append(f"   💡 Try: {c.hint}")
+    """✅ for each check passed, then each mistake once, by its cause (``Diagnosis``).
+
+    When the function never returned a dict, nothing else was really measured: only
+    the mistake shows.
+    """
+    returned = all(c.passed for c in verdict.checks if c.id == "returns_dict")
+    lines = [f"✅ {subject} {c.title}" for c in verdict.checks if c.passed and returned]
+    for diagnosis in verdict.diagnoses:
+        lines.extend(diagnosis.lines())
     return lines
+
+
+def _to_fix(verdict: Verdict) -> str:
+    """How many mistakes stand between the learner and the deliverable, in words."""
+    mistakes = len(verdict.diagnoses)
+    if mistakes <= 1:
+        return "one mistake stands in the way, named above. Fix it"
+    return f"{mistakes} mistakes stand in the way, named above. Fix the first"
 
 
 def _needs_function(fn: object, name: str) -> str:
@@ -187,8 +255,8 @@ async def check(parallel_fetch: Callable[..., Any]) -> Verdict | None:
         )
     else:
         print(
-            f"Deliverable: {verdict.score}/{total} checks passed. Fix the ❌ lines, run your "
-            "parallel_fetch cell again, then this one."
+            f"Deliverable: {verdict.score}/{total} checks passed; {_to_fix(verdict)}, run "
+            "your parallel_fetch cell again, then this one."
         )
     return verdict
 
@@ -321,7 +389,7 @@ async def stretch_timings(
         return None
     if not stretch.passed:
         print("\n".join(_verdict_lines(stretch, "sequential_fetch")))
-        print("Fix the ❌ lines in sequential_fetch, then run this cell again.")
+        print(f"Stretch: {_to_fix(stretch)} in sequential_fetch, then run this cell again.")
         return None
     print("✅ sequential_fetch passes every check: one lane, every answer, honest timing.")
     one_lane = await _timed_run(sequential_fetch, "sync")

@@ -15,6 +15,7 @@ from citylib._lessons import sprint as lesson
 from citylib._lessons.sprint import (
     Source,
     default_sources,
+    describe_result,
     describe_sources,
     hint_if_unwritten,
     stretch_timings,
@@ -31,6 +32,7 @@ __all__ = [
     "check",
     "compare_timings",
     "default_sources",
+    "describe_result",
     "describe_sources",
     "hint_if_unwritten",
 ]
@@ -46,14 +48,16 @@ async def check(parallel_fetch: Callable[..., Any], *, draw: bool = True) -> Non
 
     Args:
         parallel_fetch: The learner's ``async def parallel_fetch(sources=None)``.
-        draw: Draw the lanes (the checks are always printed).
+        draw: Draw the lanes (the checks are always printed; a function that raised on
+            every drive has no lanes worth a chart: its one diagnosis says it all).
     """
     with record() as rec:
         verdict = await lesson.check(parallel_fetch)
     # Each drive runs in a task the judge names "parallel_fetch, drive N".
     yours = [lane for lane in rec.lanes[1:] if lane.name != _HEARTBEAT_LANE]
     drives = sum(1 for lane in yours if lane.name.startswith("parallel_fetch, drive "))
-    if draw and drives and verdict is not None and verdict.status != "not_attempted":
+    # Nothing to see when nothing ran (the stub) or every drive stopped at its error.
+    if draw and drives and verdict is not None and verdict.status not in ("not_attempted", "error"):
         drawn: Recording[Any] = Recording(stalls=rec.stalls, threshold=rec.threshold,
                                           duration=rec.duration, _lanes=yours)
         held = "the loop was held" if rec.stalls else "the loop was never held"

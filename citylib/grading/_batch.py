@@ -213,6 +213,8 @@ def _apply(record: GradeRecord, found: Observed, level: str, job: Job) -> None:
     record.output, record.output_dropped = found.output, found.output_dropped
     record.memory_mb = found.memory_mb
     record.drives, record.stretch_drives = found.drives, found.stretch_drives
+    if record.status in ("ok", "error") and found.verdict is not None:
+        record.diagnosis = [d.text() for d in found.verdict.diagnoses]
     if record.status == "ok" and found.verdict is not None:
         record.details = _scoring.outcomes(found.verdict)
         record.checks = {c.id: c.passed for c in record.details}

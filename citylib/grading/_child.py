@@ -139,7 +139,10 @@ class _QuietSprint(types.ModuleType):
                 await lesson.stretch_timings(parallel_fetch, sequential_fetch)
 
             return compare_timings
-        if name in ("Source", "check", "default_sources", "describe_sources", "hint_if_unwritten"):
+        if name in (
+            "Source", "check", "default_sources", "describe_result", "describe_sources",
+            "hint_if_unwritten",
+        ):  # fmt: skip
             return getattr(lesson, name)
         raise AttributeError(f"module 'citylib.sprint' has no attribute {name!r}")
 

@@ -546,6 +546,16 @@ def _drive_report(d: _DriveState, speed: float, outcome: str) -> m.DriveReport:
     )  # fmt: skip
 
 
+def _where(job: m.Job, function: str, done: m.DriveDone | None) -> str:
+    """The submission's line a drive raised at, named as the self-check names it."""
+    if done is None or done.outcome != "raised" or done.line <= 0:
+        return ""
+    which, cell = ("stretch", job.stretch) if function == STRETCH_NAME else ("answer", job.answer)
+    lines = cell.splitlines()
+    place = f"line {done.line} of your {which} cell"
+    return f"{place}: {lines[done.line - 1].strip()}" if done.line <= len(lines) else place
+
+
 async def _drives(
     s: _Session, function: str, deadline: float, stretch: bool
 ) -> tuple[rules.Verdict | None, list[m.DriveReport], str, str, int]:
@@ -630,6 +640,7 @@ async def _drives(
             speed, result, done.result_type if done else "NoneType",
             error=(f"{done.error}" if done and done.outcome == "raised" else ""),
             timed_out=timed_out, unwatched=unwatched, floor=floor,
+            where=_where(s.job, function, done),
         )  # fmt: skip
         if timed_out:
             record.error = f"did not finish within {limit * speed:.1f} s"

@@ -573,6 +573,8 @@ class GradeRecord(_Codec):
         max_score: Points there are.
         checks: Each check's outcome (``None`` when it was not judged).
         details: Each check's title, outcome, detail, hint and points.
+        diagnosis: Each mistake once, by its cause, then the shape of its fix (the
+            self-check's words; empty when it passed or was not judged).
         stretch: The stretch goal: ``pass``, ``fail``, ``locked``, ``not_attempted``,
             ``error``, or ``""`` when the submission was not judged.
         bonus: 1 when the stretch goal passed, scored apart from ``score``.
@@ -603,6 +605,7 @@ class GradeRecord(_Codec):
     max_score: int = DEFAULTS.max_score
     checks: dict[str, bool | None] = field(default_factory=dict)
     details: list[CheckOutcome] = field(default_factory=list)
+    diagnosis: list[str] = field(default_factory=list)
     stretch: str = ""
     bonus: int = 0
     stretch_details: list[CheckOutcome] = field(default_factory=list)

@@ -243,7 +243,11 @@ def feedback_page(r: GradeRecord, report: BatchReport) -> str:
         parts.append(f"<p>What happened: <code>{_esc(r.error)}</code>{where}</p>")
     if r.failing_line:
         parts.append(f"<p>The line:</p><pre>{_esc(r.failing_line)}</pre>")
-    hint = _status_hint(r, report.timeout)
+    if r.diagnosis:  # the self-check's words: each mistake once, by its cause
+        parts.append("<h2>What to fix</h2><ul>")
+        parts.extend(f"<li>{_esc(d)}</li>" for d in r.diagnosis)
+        parts.append("</ul>")
+    hint = "" if r.diagnosis and r.status == "error" else _status_hint(r, report.timeout)
     if hint:
         parts.append(f"<p>💡 {hint}</p>")
     if r.drives:

@@ -130,6 +130,19 @@ TWICE = (
 """
 )
 
+UNCALLED = (
+    HEAD
+    + """async def parallel_fetch(sources=None) -> dict:
+    if sources is None:
+        sources = sprint.default_sources()
+    start = clock.now()
+    answers = await asyncio.gather(*sources.values())  # the sources, not calls of them
+    merged = dict(zip(sources, answers))
+    merged["total_latency"] = clock.now() - start
+    return merged
+"""
+)
+
 SYNTAX_ERROR = (
     HEAD
     + """async def parallel_fetch(sources=None) -> dict
@@ -460,6 +473,7 @@ SUBMISSIONS: dict[str, tuple[str | None, str | None]] = {
     "hard_coded_latency": (HARD_CODED, None),
     "missing_source": (MISSING, None),
     "source_twice": (TWICE, None),
+    "uncalled_sources": (UNCALLED, None),
     "untouched": (None, None),
     "syntax_error": (SYNTAX_ERROR, None),
     "endless_loop": (ENDLESS, None),

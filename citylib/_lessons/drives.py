@@ -1,0 +1,74 @@
+"""What a judge observed in one drive of a learner's function: plain records.
+
+Both judges make them: the in-process one for the self-check
+(:mod:`citylib._lessons.judge`) and the grader's, outside the sandbox
+(``citylib.grading._judge``). The checks (:func:`citylib._lessons.judge.verdict`) and
+the diagnosis of a slip (:mod:`citylib._lessons.slips`) read nothing else, so the
+self-check and the grader say the same things.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["CallRecord", "DriveRecord"]
+
+
+@dataclass
+class CallRecord:
+    """One call of a source, as the judge saw it (real seconds on the judge's clock).
+
+    Attributes:
+        invoked: When the source was called.
+        started: When its coroutine was first awaited (``None``: never).
+        ended: When its answer was given (``None``: never).
+        payload: The answer given.
+    """
+
+    invoked: float
+    started: float | None = None
+    ended: float | None = None
+    payload: dict[str, Any] | None = None
+    coroutine: Coroutine[Any, Any, dict[str, Any]] | None = field(default=None, repr=False)
+
+
+@dataclass
+class DriveRecord:
+    """What one call of the function did, as the judge observed it.
+
+    Attributes:
+        latencies: Each source's latency, city seconds.
+        calls: Every call of each source, in order.
+        elapsed: Real seconds on the judge's own stopwatch.
+        max_gap: Real seconds the loop was held at the longest.
+        block_limit: Real seconds of hold that count as blocking.
+        speed: The city clock's speed where the function ran.
+        result: What it returned (as data, when it ran in another process).
+        result_type: The returned value's type name.
+        error: ``Type: message`` of what it raised.
+        not_implemented: It raised ``NotImplementedError``.
+        timed_out: It did not finish within the drive's limit.
+        unwatched: Why the loop could not be watched (``""``: it was).
+        floor: Real seconds from the first call to the last answer, when the judge's
+            stopwatch cannot bracket the function tightly (it ran in another
+            process): a ``total_latency`` between this and :attr:`elapsed` agrees.
+        where: The learner's line it raised at, such as ``line 6 of your cell:
+            answers = ...`` (``""``: not known, or it did not raise).
+    """
+
+    latencies: dict[str, float]
+    calls: dict[str, list[CallRecord]]
+    elapsed: float
+    max_gap: float
+    block_limit: float
+    speed: float = 1.0
+    result: Any = None
+    result_type: str = "NoneType"
+    error: str = ""
+    not_implemented: bool = False
+    timed_out: bool = False
+    unwatched: str = ""
+    floor: float | None = None
+    where: str = ""
