@@ -48,15 +48,22 @@ lint: install-test
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-PYTEST := $(BIN)/python -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+# The unit, server and grader tests run on JOBS workers (pytest-xdist), a
+# test at a time (a module whose fixture is costly, as one group), since they mostly
+# wait; the notebooks (nbval) and the browser one at a time.
+JOBS ?= 3
+UNIT_TESTS := $(BIN)/python -m pytest tests --ignore=tests/browser -n $(JOBS) --dist loadgroup
+NOTEBOOK_TESTS := $(BIN)/python -m pytest notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 ## test: lint, then every test: unit, server, grader, notebooks (nbval), browser
 test: lint
-	$(PYTEST)
+	$(UNIT_TESTS)
+	$(NOTEBOOK_TESTS) tests/browser
 
 ## test-core: every test but the browser ones (CI runs it under a newer Python too)
 test-core: install-test
-	$(PYTEST) --ignore=tests/browser
+	$(UNIT_TESTS)
+	$(NOTEBOOK_TESTS)
 
 ## bench: performance goals against their baselines (writes benchmarks/results.json)
 bench: install-test
