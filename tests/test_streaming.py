@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
@@ -17,6 +17,8 @@ from citylib.testing import run_virtual
 pytestmark = pytest.mark.timeout(60)
 
 PLAN = streaming.plan_reply("hello")
+
+Receive = Callable[[], Awaitable[dict[str, object]]]
 
 
 # --- the token stream ------------------------------------------------------------
@@ -133,6 +135,54 @@ def test_malformed_stream_requests_get_a_422_that_explains(query: str, words: st
     assert words in (body.get("message") or body["detail"])
 
 
+def _asgi_stream(query: str, receive: Receive) -> list[dict[str, object]]:
+    """The ASGI messages the app sends for one stream request, read at speed 200."""
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1", "method": "GET", "scheme": "http", "path": "/chat/stream",
+        "raw_path": b"/chat/stream", "query_string": query.encode(), "root_path": "",
+        "headers": [(b"host", b"citypopy")], "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2), "state": {},
+    }  # fmt: skip
+    asyncio.run(server.create_app(speed=200)(scope, receive, send))  # type: ignore[arg-type]
+    return sent
+
+
+def test_done_leaves_with_the_end_of_the_body() -> None:
+    from citylib._lessons.chat_stream import DONE, sse_event
+
+    async def receive() -> dict[str, object]:
+        await asyncio.sleep(3600)  # the client stays
+        raise AssertionError
+
+    sent = _asgi_stream("prompt=hello", receive)
+    assert sent[0]["type"] == "http.response.start"
+    bodies = sent[1:]
+    assert [b["body"] for b in bodies[:-1]] == [sse_event(t) for t in PLAN.tokens]
+    assert bodies[-1] == {"type": "http.response.body", "body": sse_event(DONE), "more_body": False}
+    assert all(b["more_body"] for b in bodies[:-1])
+
+
+def test_a_client_that_leaves_calls_its_stream_off_quietly() -> None:
+    messages = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> dict[str, object]:
+        if messages:
+            return messages.pop()
+        await asyncio.sleep(0.5 / 200 * 10)  # leaves after about ten city tokens' time
+        return {"type": "http.disconnect"}
+
+    sent = _asgi_stream("prompt=hello&think=0.2&gap=0.5", receive)  # 13 city seconds long
+    assert sent[0]["type"] == "http.response.start"
+    assert 1 <= len(sent) - 1 < len(PLAN.tokens)  # some tokens, then nothing: no [DONE]
+    assert all(m["more_body"] for m in sent[1:])
+
+
 def test_the_map_lists_the_stream() -> None:
     assert "/chat/stream?prompt=hello" in get("/").json()["stream"]
 
@@ -197,6 +247,8 @@ def test_a_rush_refuses_other_hosts_and_silly_counts() -> None:
         asyncio.run(streaming.stream_rush("http://example.com", 2))
     with pytest.raises(ValueError, match="users"):
         asyncio.run(streaming.stream_rush("http://127.0.0.1:1", 0))
+    with pytest.raises(ValueError, match="seed"):
+        asyncio.run(streaming.stream_rush("http://127.0.0.1:1", 2, seed=-1))
 
 
 # --- reading beside the heartbeat ----------------------------------------------------

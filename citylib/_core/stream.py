@@ -72,6 +72,10 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
+# Each answer cut once, not on every request (a server plans a reply per stream).
+_REPLY_TOKENS = tuple(tuple(tokenize(reply)) for reply in _REPLIES)
+
+
 @dataclass(frozen=True)
 class ReplyPlan:
     """What one stream sends, and when.
@@ -144,7 +148,7 @@ def plan_reply(
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed is a whole number, not {type(seed).__name__}")
     checksum = zlib.crc32(prompt.encode("utf-8"))
-    tokens = tuple(tokenize(_REPLIES[checksum % len(_REPLIES)]))
+    tokens = _REPLY_TOKENS[checksum % len(_REPLIES)]
     rng = random.Random(seed * 1_000_003 + checksum)
     delays = [think] + [gap * (1 + rng.uniform(-JITTER, JITTER)) for _ in tokens[1:]]
     return ReplyPlan(prompt, tokens, tuple(delays))

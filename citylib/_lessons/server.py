@@ -230,15 +230,17 @@ def create_app(speed: float | None = None) -> FastAPI:
     )
     roads = _Roads(threading.Event(), speed)
     app.state.called_off = roads.called_off
+    # The chat's token stream (server-sent events): the Highway's, and the trap's twin.
+    # First, so that a stream request is matched at once, not after every other route
+    # (no other route takes two path segments, so the order changes nothing else).
+    for prefix, trap in (("", False), ("/async", False), ("/trap", True)):
+        stream = stream_router(roads.called_off, speed, trap=trap)
+        app.include_router(stream, prefix=prefix, tags=["stream"])
     app.include_router(_highway_routes(roads))  # the seed's routes, at the top level
     app.include_router(_highway_routes(roads), prefix="/async", tags=["async"])
     app.include_router(_threadpool_routes(roads), prefix="/threadpool", tags=["threadpool"])
     app.include_router(_blocking_routes(roads), prefix="/blocking", tags=["blocking"])
     app.include_router(_trap_routes(roads), prefix="/trap", tags=["trap"])
-    # The chat's token stream (server-sent events): the Highway's, and the trap's twin.
-    for prefix, trap in (("", False), ("/async", False), ("/trap", True)):
-        stream = stream_router(roads.called_off, speed, trap=trap)
-        app.include_router(stream, prefix=prefix, tags=["stream"])
     _add_error_handlers(app)
 
     @app.get("/", tags=["map"], response_model=None)
