@@ -328,13 +328,15 @@ class _TracedOther(_Traced):  # type: ignore[misc,valid-type]
         return step
 
 
-if sys.version_info >= (3, 13):
+if (3, 13) <= sys.version_info < (3, 13, 3):
 
     class _Task(asyncio.Task):  # type: ignore[type-arg]
         """A plain task that keeps its default name.
 
-        With a task factory, Python 3.13's ``create_task`` calls ``set_name(None)``,
-        which would rename an unnamed task ``"None"`` instead of ``"Task-N"``.
+        With a task factory, Python 3.13.0 to 3.13.2's ``create_task`` calls
+        ``set_name(None)``, which would rename an unnamed task ``"None"`` instead of
+        ``"Task-N"`` (CPython gh-130033; 3.13.3 hands the name to the factory). A
+        subclass costs every task a little, so only those releases get it.
         """
 
         def set_name(self, value: object) -> None:
@@ -342,7 +344,7 @@ if sys.version_info >= (3, 13):
                 super().set_name(value)
 
 else:
-    _Task = asyncio.Task
+    _Task = asyncio.Task  # type: ignore[misc,assignment]
 
 
 # -- the recording --------------------------------------------------------------------
