@@ -144,29 +144,14 @@ def _learner_file(filename: str) -> bool:
     return mine
 
 
-def _suspended_at(coro: Any) -> tuple[CodeType | None, int]:
-    """``(code, offset)`` where a suspended task stopped: the deepest of the learner's
-    coroutines down the chain its own coroutine awaits (else its own frame). The
-    offset is the frame's ``f_lasti``; :func:`_line` makes it a line later.
+class _Thrown:
+    """What :meth:`_TracedSteps.throw` hands :meth:`~_TracedSteps.send`: the exception to
+    throw in, so that one method times every step and finds where it stopped."""
 
-    Reads ``cr_code`` before ``cr_frame``: a frame object is made only for the
-    coroutine that names the place, not for asyncio's ``sleep`` below it.
-    (:meth:`_Traced.send` does the same walk inline, for speed.)
-    """
-    at = coro
-    below = getattr(coro, "cr_await", None)
-    while below is not None:
-        code = getattr(below, "cr_code", None)
-        if code is None:
-            break
-        mine = _USER_FILES.get(code.co_filename)
-        if not (mine if mine is not None else _learner_file(code.co_filename)):
-            break
-        at, below = below, below.cr_await
-    frame = getattr(at, "cr_frame", None)
-    if frame is None:
-        return None, 0
-    return frame.f_code, frame.f_lasti
+    __slots__ = ("args",)
+
+    def __init__(self, args: tuple[Any, ...]) -> None:
+        self.args = args
 
 
 def _outcome(exc: BaseException) -> str:
@@ -209,8 +194,14 @@ def _ignore(step: tuple[Any, ...]) -> None:
 class _TracedSteps(Coroutine[Any, Any, Any]):
     """A native coroutine of a task, noting the clock around every step (see the module doc).
 
-    :meth:`send` runs once per step of every recorded task: it is written for
-    speed (the walk of :func:`_suspended_at` inline, no calls but the clock's).
+    :meth:`send` runs once per step of every recorded task (a ``throw`` goes through
+    it too), so it is written for speed: no calls but the clock's and the coroutine's.
+    Where a suspended task stopped is the deepest of the learner's coroutines down
+    the chain its own coroutine awaits (else its own frame), as the frame's code and
+    ``f_lasti`` (:func:`_line` makes it a line later: ``f_lineno`` scans the line
+    table). ``cr_code`` is read before ``cr_frame``: a frame object is made only for
+    the coroutine that names the place, not for asyncio's ``sleep`` below it.
+
     No ``__getattr__``: a type with one makes every attribute read on it slow,
     asyncio's ``send`` included. What asyncio and debuggers read off a coroutine
     is passed through one by one (:data:`_PASSED_THROUGH`, and the name slots of
@@ -232,7 +223,10 @@ class _TracedSteps(Coroutine[Any, Any, Any]):
         start = read()
         coro = self._coro
         try:
-            step = coro.send(value)
+            if value is None:  # what a task sends on every step but a throw
+                step = coro.send(None)
+            else:
+                step = coro.throw(*value.args) if type(value) is _Thrown else coro.send(value)
         except BaseException as exc:
             self._finished(start, exc)
             raise
@@ -247,28 +241,12 @@ class _TracedSteps(Coroutine[Any, Any, Any]):
                 break
             at, below = below, below.cr_await
         frame = at.cr_frame  # type: ignore[attr-defined]
-        # f_lasti, not f_lineno: a line number is a scan of the code's line table.
         self._log.add((self._task, start, read(), frame.f_code, frame.f_lasti))
         return step
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        log = self._log
-        start = log.read()
-        try:
-            if val is None and tb is None:  # the three-argument form is deprecated since 3.12
-                step = self._coro.throw(typ)
-            else:
-                step = self._coro.throw(typ, val, tb)
-        except BaseException as exc:
-            self._finished(start, exc)
-            raise
-        self._suspended(start)
-        return step
-
-    def _suspended(self, start: float) -> None:
-        """File a step that ended suspended, and where."""
-        code, line = _suspended_at(self._coro)
-        self._log.add((self._task, start, self._log.read(), code, line))
+        # The one-argument form, unless given more: the three are deprecated since 3.12.
+        return self.send(_Thrown((typ,) if val is None and tb is None else (typ, val, tb)))
 
     def _finished(self, start: float, exc: BaseException) -> None:
         """The task's last step: its outcome, and its name now that it has its last one."""
@@ -309,23 +287,27 @@ _Traced = type("_Traced", (_TracedSteps,), {
 
 
 class _TracedOther(_Traced):  # type: ignore[misc,valid-type]
-    """Any other :class:`~collections.abc.Coroutine` a task runs (no ``cr_await`` to trust)."""
+    """Any other :class:`~collections.abc.Coroutine` a task runs: timed the same, but
+    without a chain of ``cr_await`` to trust, its own frame (if any) names the place."""
 
     __slots__ = ()
-
-    def __getattr__(self, name: str) -> Any:
-        # Whatever this coroutine type offers comes from the coroutine itself.
-        return getattr(self._coro, name)
 
     def send(self, value: Any) -> Any:
         start = self._read()
         try:
-            step = self._coro.send(value)
+            coro = self._coro
+            step = coro.throw(*value.args) if type(value) is _Thrown else coro.send(value)
         except BaseException as exc:
             self._finished(start, exc)
             raise
-        self._suspended(start)
+        frame = getattr(self._coro, "cr_frame", None)
+        code, offset = (frame.f_code, frame.f_lasti) if frame is not None else (None, 0)
+        self._log.add((self._task, start, self._read(), code, offset))
         return step
+
+    def __getattr__(self, name: str) -> Any:
+        # Whatever this coroutine type offers comes from the coroutine itself.
+        return getattr(self._coro, name)
 
 
 if (3, 13) <= sys.version_info < (3, 13, 3):
