@@ -1,5 +1,20 @@
 """Shared test set-up (the clock speed is set in the root conftest.py)."""
 
+from collections.abc import Iterator
+
+import pytest
+
+from citylib import clock
+
 # The grader's fixture submissions are notebooks on purpose broken in many ways;
 # they are data for tests/test_grading.py, not notebooks for nbval to run.
 collect_ignore_glob = ["submissions/*"]
+
+
+@pytest.fixture
+def careful_clock() -> Iterator[float]:
+    """A city clock 4x real time for races on the real clock: slow enough that a busy
+    machine's late wake-ups stay well inside their margins (0.1 real seconds late is
+    2 city seconds at the suite's speed 20, 0.4 at speed 4)."""
+    with clock.scaled(4) as speed:
+        yield speed

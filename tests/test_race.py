@@ -19,13 +19,6 @@ def fast_clock() -> object:
         yield s
 
 
-@pytest.fixture
-def careful_clock() -> object:
-    """Slow enough that a busy machine's late wake-ups stay well inside 2 %."""
-    with clock.scaled(4) as s:
-        yield s
-
-
 def test_sync_makespan_is_the_sum_of_latencies(careful_clock: float) -> None:
     result = race_blocking("sync")
     assert result.makespan == pytest.approx(sum(LATENCIES), rel=0.02)

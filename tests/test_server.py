@@ -106,12 +106,11 @@ def test_city_report_gathers_on_the_highway_but_not_in_one_lane(app: Any) -> Non
     ("system", "together"),
     [("async", True), ("threadpool", True), ("blocking", False), ("trap", False)],
 )
-def test_lanes_of_each_system(app: Any, system: str, together: bool) -> None:
+def test_lanes_of_each_system(
+    app: Any, system: str, together: bool, careful_clock: float
+) -> None:
     paths = [system_path(system, "weather", 1)] * 4
-    # A slower clock than the suite's: a late wake-up of 0.1 real seconds on a busy
-    # machine is 2 city seconds at speed 20, half a second at speed 4.
-    with clock.scaled(4):
-        took, answers = timed(app, *paths)
+    took, answers = timed(app, *paths)
     assert all(a.status_code == 200 for a in answers)
     if together:
         # Four 1 s requests side by side take about 1 s; single file takes 4. The margin

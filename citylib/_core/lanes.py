@@ -135,7 +135,8 @@ class Lane:
 
 # Whether a file holds the learner's code (see watch.is_user_code), by file name: a
 # dict lookup on the hot path (a str's hash is kept; a code object's is not), the
-# check itself once per file.
+# check itself once per file. is_user_code's own lru_cache costs more per call:
+# 1.2 % more instructions for the whole recording benchmark.
 _USER_FILES: dict[str, bool] = {}
 
 
