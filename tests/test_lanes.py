@@ -352,3 +352,28 @@ def test_a_recording_does_not_keep_a_forgotten_task_alive() -> None:
     assert [lane.name for lane in rec.lanes][1:] == [
         "test_a_recording_does_not_keep_a_forgotten_task_alive.<locals>.wait_forever"
     ]
+
+
+
+def test_a_recorded_task_reads_as_the_learners_and_a_forgotten_one_runs_its_finally() -> None:
+    import gc
+
+    cleaned: list[str] = []
+
+    async def fetch_weather() -> None:
+        try:
+            await asyncio.get_running_loop().create_future()  # a future nobody else holds
+        finally:
+            cleaned.append("weather")
+
+    async def main() -> str:
+        with lanes.record():
+            shown = repr(asyncio.create_task(nap(0.01)))
+            asyncio.create_task(fetch_weather())  # noqa: RUF006 (nobody keeps it: the point)
+            await asyncio.sleep(0.05)
+            gc.collect()  # the forgotten task goes, and its coroutine is closed
+        return shown
+
+    shown = asyncio.run(main())
+    assert shown.startswith("<Task pending name='Task-") and "coro=<nap() running" in shown
+    assert cleaned == ["weather"]  # closing the task's coroutine closed the learner's
