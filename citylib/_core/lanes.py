@@ -9,14 +9,14 @@ each :class:`~citylib._core.watch.Stall`: the loop held past the threshold, name
 the learner's line that held it.
 
 How: a task factory, installed on the running loop for the block and chained to the
-loop's previous one (which is back in place afterwards), hands each new task a
-native coroutine (:func:`_traced`) that drives the learner's coroutine step by step
-(:func:`_steps`) and notes the clock around every step. Results, exceptions,
-cancellation and context variables pass through untouched; a task's repr names the
-learner's coroutine (at a line of citylib's). A step's record is four values in one
-flat list (the task, two clock readings, and where it stopped); lines, spans and
-names are worked out when the recording is read. That path is tuned; what it still
-costs is in the benchmarks (``make bench``, the lanes figure).
+loop's previous one (which is back in place afterwards), wraps each new task's
+coroutine in a thin :class:`collections.abc.Coroutine` that notes the clock on every
+``send`` and ``throw`` (asyncio's C tasks accept it on 3.11 to 3.13). Results,
+exceptions, cancellation and context variables pass through untouched. A step's
+record is four values in one flat list (the task, two clock readings, and where it
+stopped); lines, spans and names are worked out when the recording is read. That
+path is tuned (see :class:`_TracedSteps`); what it still costs is in the benchmarks
+(``make bench``, the lanes figure).
 
 The block's own lane: on Python 3.12+ ``sys.monitoring`` reports each time the
 block's code object yields or resumes, so its spans are exact; on 3.11 a thread
@@ -40,7 +40,6 @@ import re
 import sys
 import threading
 import time
-import types
 from collections.abc import Callable, Coroutine, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -143,6 +142,8 @@ def _learner_file(filename: str) -> bool:
 
 
 def _outcome(exc: BaseException) -> str:
+    if type(exc) is StopIteration:
+        return "done"
     if isinstance(exc, asyncio.CancelledError):
         return "cancelled"
     return "error"
@@ -186,52 +187,84 @@ def _ignore(step: tuple[Any, ...]) -> None:
     """A closed log's ``add``."""
 
 
-@types.coroutine
-def _steps(coro: Any, task: int, log: _Log, sites: dict[int, bool]) -> Generator[Any, Any, Any]:
-    """Drive a task's coroutine step by step, noting the clock around every step.
+class _Thrown:
+    """What :meth:`_TracedSteps.throw` hands :meth:`~_TracedSteps.send`: the exception to
+    throw in, so that one method times every step and finds where it stopped."""
 
-    This runs once per step of every recorded task, so it is written for speed. It
-    is a generator (under :func:`_traced`, a native coroutine, which asyncio's C
-    task runs fastest): resuming it costs less than calling a wrapper's ``send``.
-    What a step leaves behind is where the coroutine stopped: its frame's
-    ``f_lasti`` (the frame object is not kept between steps: one that outlives its
-    coroutine costs a copy), or, at an ``await`` of one of the learner's own
-    coroutines, the deepest of those (:func:`_deepest`). Which awaits those are is
-    asked once per place, in ``sites`` (``f_lasti``: awaits the learner's code?),
-    shared by the tasks of one coroutine function. Lines are worked out later.
+    __slots__ = ("args",)
+
+    def __init__(self, args: tuple[Any, ...]) -> None:
+        self.args = args
+
+
+class _TracedSteps(Coroutine[Any, Any, Any]):
+    """A native coroutine of a task, noting the clock around every step (see the module doc).
+
+    :meth:`send` runs once per step of every recorded task (a ``throw`` goes through
+    it too), so it is written for speed, and an instance is kept small: the memory
+    a recording adds to each task costs time too (fresh pages, cache misses), which
+    a generator driving the coroutine, with its own frame and a native coroutine
+    around it, showed: fewer instructions, more wall time. Where a suspended task
+    stopped is its frame's ``f_lasti`` (made a line later: ``f_lineno`` scans the
+    line table), or, at an ``await`` of one of the learner's own coroutines, the
+    deepest of those (:func:`_deepest`). Which awaits those are is asked once per
+    place, in ``sites`` (``f_lasti``: awaits the learner's code?), shared by the
+    tasks of one coroutine function.
+
+    No ``__getattr__``: a type with one makes every attribute read on it slow,
+    asyncio's ``send`` included. What asyncio and debuggers read off a coroutine
+    is passed through one by one (:data:`_PASSED_THROUGH`, and the name slots of
+    :class:`_Traced`).
     """
-    __tracebackhide__ = True  # IPython and pytest leave this frame out of tracebacks
-    read, native = log.read, type(coro) is CoroutineType
-    value: Any = None
-    thrown: BaseException | None = None
-    while True:
+
+    __slots__ = ("_coro", "_log", "_read", "_sites", "_task")  # one per task: keep it small
+
+    def __init__(
+        self, coro: Coroutine[Any, Any, Any], task: int, log: _Log, sites: dict[int, bool]
+    ) -> None:
+        self._coro = coro
+        self._task = task
+        self._log = log
+        self._read = log.read
+        self._sites = sites
+        self.__qualname__ = getattr(coro, "__qualname__", "")
+        self.__name__ = getattr(coro, "__name__", "")
+
+    def send(self, value: Any) -> Any:
+        __tracebackhide__ = True  # IPython and pytest leave this frame out of tracebacks
+        read = self._read
         start = read()
+        coro = self._coro
         try:
-            step = coro.send(value) if thrown is None else coro.throw(thrown)
-        except StopIteration as done:
-            log.finish(task, start, "done")
-            return done.value
+            if value is None:  # what a task sends on every step but a throw
+                step = coro.send(None)
+            else:
+                step = coro.throw(*value.args) if type(value) is _Thrown else coro.send(value)
         except BaseException as exc:
-            log.finish(task, start, _outcome(exc))
+            self._log.finish(self._task, start, _outcome(exc))
             raise
-        if native:
-            where: Any = coro.cr_frame.f_lasti
-            deep = sites.get(where)
-            if deep is None:
-                deep = sites[where] = _awaits_learner(coro)
-            if deep:
-                where = _deepest(coro)
-        else:  # another kind of coroutine: its own frame, if it has one
-            frame = getattr(coro, "cr_frame", None)
-            where = frame.f_lasti if frame is not None else -1
-        log.add((task, start, read(), where))
-        try:
-            value, thrown = (yield step), None
-        except GeneratorExit:  # the task's coroutine is closed: close the learner's too
-            coro.close()
-            raise
-        except BaseException as exc:  # asyncio throws in (a cancellation): pass it on
-            value, thrown = None, exc
+        where: Any = coro.cr_frame.f_lasti  # type: ignore[attr-defined]
+        sites = self._sites
+        deep = sites.get(where)
+        if deep is None:
+            deep = sites[where] = _awaits_learner(coro)
+        if deep:
+            where = _deepest(coro)
+        self._log.add((self._task, start, read(), where))
+        return step
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        # The one-argument form, unless given more: the three are deprecated since 3.12.
+        return self.send(_Thrown((typ,) if val is None and tb is None else (typ, val, tb)))
+
+    def close(self) -> None:
+        self._coro.close()
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._coro.__await__()
+
+    def __repr__(self) -> str:
+        return repr(self._coro)
 
 
 def _awaits_learner(coro: Any) -> bool:
@@ -250,15 +283,48 @@ def _deepest(coro: Any) -> tuple[CodeType, int]:
     return coro.cr_code, coro.cr_frame.f_lasti
 
 
-async def _traced(steps: Any) -> Any:
-    """The coroutine a recorded task runs: the learner's, driven by :func:`_steps`.
+#: A coroutine's attributes that asyncio (a task's repr, ``get_stack``) and debuggers read.
+_PASSED_THROUGH = ("cr_await", "cr_code", "cr_frame", "cr_origin", "cr_running", "cr_suspended")
 
-    It is given the learner's coroutine's ``__qualname__`` and ``__name__``, so a
-    task's repr names the learner's code (at this line of citylib's, the one
-    difference a recording makes to it).
-    """
-    __tracebackhide__ = True
-    return await steps
+
+def _passed_through(name: str) -> property:
+    return property(lambda self: getattr(self._coro, name), doc=f"The coroutine's ``{name}``.")
+
+
+for _name in _PASSED_THROUGH:
+    setattr(_TracedSteps, _name, _passed_through(_name))
+
+# A class statement cannot give its instances a __qualname__ of their own (the name
+# is the class's); slots made by type() can, and asyncio's repr of a task reads it.
+_Traced = type("_Traced", (_TracedSteps,), {
+    "__slots__": ("__qualname__", "__name__"),
+    "__module__": __name__,
+    "__doc__": _TracedSteps.__doc__,
+})
+
+
+class _TracedOther(_Traced):  # type: ignore[misc,valid-type]
+    """Any other :class:`~collections.abc.Coroutine` a task runs: timed the same, but
+    without a chain of ``cr_await`` to trust, its own frame (if any) names the place."""
+
+    __slots__ = ()
+
+    def send(self, value: Any) -> Any:
+        start = self._read()
+        try:
+            coro = self._coro
+            step = coro.throw(*value.args) if type(value) is _Thrown else coro.send(value)
+        except BaseException as exc:
+            self._log.finish(self._task, start, _outcome(exc))
+            raise
+        frame = getattr(self._coro, "cr_frame", None)
+        self._log.add((self._task, start, self._read(),
+                       frame.f_lasti if frame is not None else -1))
+        return step
+
+    def __getattr__(self, name: str) -> Any:
+        # Whatever this coroutine type offers comes from the coroutine itself.
+        return getattr(self._coro, name)
 
 
 # asyncio names a task "Task-N" unless it is given a name; with a task factory,
@@ -441,7 +507,7 @@ class Recorder(Generic[T]):
     # -- the task factory ------------------------------------------------------------
 
     def _factory(self, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
-        # Once per task: kept lean, like _steps. (Each task's record goes in one flat
+        # Once per task: kept lean, like _TracedSteps.send. (Each task's record goes in one flat
         # list: 10,000 tuples that live on make the garbage collector walk them.)
         if _active.get() is self and (type(coro) is CoroutineType or asyncio.iscoroutine(coro)):
             born = self._born
@@ -453,9 +519,8 @@ class Recorder(Generic[T]):
             sites = self._sites.get(qualname)
             if sites is None:
                 sites = self._sites[qualname] = {}
-            traced: Any = _traced(_steps(coro, len(born) // 3, self._log, sites))
-            traced.__qualname__ = qualname
-            traced.__name__ = getattr(coro, "__name__", qualname)
+            wrap = _Traced if type(coro) is CoroutineType else _TracedOther
+            traced = wrap(coro, len(born) // 3, self._log, sites)
             born.extend((self._read(), qualname, code))
             coro = traced
             if self._first_task:
@@ -723,20 +788,12 @@ def _line(code: CodeType, offset: int) -> int:
 
 
 def _pending_names(loop: asyncio.AbstractEventLoop, log: _Log) -> dict[int, str]:
-    """The names of the recorded tasks still running, by task number.
-
-    A recorded task runs :func:`_traced`, suspended in its :func:`_steps`, whose
-    arguments say which recording's task it is.
-    """
+    """The names of the recorded tasks still running, by task number."""
     names = {}
     for task in asyncio.all_tasks(loop):
-        traced = task.get_coro()
-        if getattr(traced, "cr_code", None) is not _traced.__code__:
-            continue
-        steps = traced.cr_await  # type: ignore[union-attr]
-        frame = getattr(steps, "gi_frame", None)
-        if frame is not None and frame.f_locals.get("log") is log:
-            names[frame.f_locals["task"]] = task.get_name()
+        coro = task.get_coro()
+        if isinstance(coro, _TracedSteps) and coro._log is log:
+            names[coro._task] = task.get_name()
     return names
 
 
