@@ -344,6 +344,16 @@ def test_a_second_run_with_the_same_seed_gives_the_same_verdicts(graded: Any) ->
         assert [d.latencies for d in record.drives] == [d.latencies for d in before.drives]
 
 
+def test_the_sprint_s_solution_notebook_earns_every_point() -> None:
+    """The teacher's notebook itself, graded whole (the benchmarks' quick run grades a
+    one-cell answer instead, so this is where the real notebook goes through the grader)."""
+    solution = HERE.parent / "notebooks" / "solutions" / "05_parallel_fetch_sprint.ipynb"
+    (record,) = grade_batch([solution], timeout=TIMEOUT, seed=SEED).records
+    assert record.status == "ok", (record.error, record.notes)
+    assert record.checks == ALL_PASS, record.details
+    assert (record.score, record.stretch, record.bonus) == (DEFAULTS.max_score, "pass", 1)
+
+
 def test_a_fresh_seed_each_batch_unless_given() -> None:
     one = grade_batch([HERE / "submissions" / "untouched.ipynb"], timeout=TIMEOUT)
     two = grade_batch([HERE / "submissions" / "untouched.ipynb"], timeout=TIMEOUT)
