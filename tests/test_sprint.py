@@ -7,10 +7,13 @@ Every figure is in city seconds on the scaled clock, so no test reads wall time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
+import io
 import json
 import linecache
+import os
 import time
 import warnings
 from collections.abc import Callable, Coroutine, Iterator
@@ -125,10 +128,14 @@ async def hanging_fetch(sources: Any) -> dict[str, Any]:
     return {}
 
 
+def twice_the_speed() -> contextlib.AbstractContextManager[float]:
+    """Twice the suite's speed: the judge's latencies still dwarf scheduling noise."""
+    return clock.scaled(float(os.environ.get(clock.ENV_VAR) or 1) * 2)
+
+
 @pytest.fixture(autouse=True)
 def fast_city() -> Iterator[None]:
-    """Twice the suite's speed: the judge's latencies still dwarf scheduling noise."""
-    with clock.scaled(clock.speed() * 2):
+    with twice_the_speed():
         yield
 
 
@@ -818,16 +825,43 @@ def unawaited_warnings(run: Callable[[], Any]) -> list[str]:
     return [str(w.message) for w in caught if "never awaited" in str(w.message)]
 
 
+@dataclass(frozen=True)
+class Checked:
+    """One slip's self-check: what it returned, printed, and left unawaited."""
+
+    verdicts: list[Verdict | None]
+    out: str
+    unawaited: list[str]
+
+
+@pytest.fixture(scope="module")
+def checked_slips() -> dict[str, Checked]:
+    """Every slip through the self-check once (on the real clock, each waits for its
+    drives): one test reads each diagnosis, another every word of advice printed."""
+    found = {}
+    with twice_the_speed():
+        for name, slip in SLIPS.items():
+            fn = bind(name, slip.code)
+            verdicts: list[Verdict | None] = []
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                left = unawaited_warnings(
+                    lambda fn=fn, verdicts=verdicts: verdicts.append(
+                        asyncio.run(sprint_lesson.check(fn))
+                    )
+                )
+            found[name] = Checked(verdicts, printed.getvalue(), left)
+    return found
+
+
 @pytest.mark.parametrize("name", sorted(SLIPS))
 def test_each_slip_gets_one_diagnosis_naming_its_cause(
-    name: str, capsys: pytest.CaptureFixture[str]
+    name: str, checked_slips: dict[str, Checked]
 ) -> None:
     slip = SLIPS[name]
-    fn = bind(name, slip.code)
-    verdict: list[Verdict | None] = []
-    left = unawaited_warnings(lambda: verdict.append(asyncio.run(sprint_lesson.check(fn))))
-    out = capsys.readouterr().out
-    (found,) = verdict
+    checked = checked_slips[name]
+    out, left = checked.out, checked.unawaited
+    (found,) = checked.verdicts
     assert found is not None and not found.passed
     assert [d.id for d in found.diagnoses] == [slip.diagnosis], out
     (diagnosis,) = found.diagnoses
@@ -932,16 +966,16 @@ def solution_lines() -> list[str]:
     return lines
 
 
-def test_no_hint_gives_a_solution_line_away(capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_hint_gives_a_solution_line_away(checked_slips: dict[str, Checked]) -> None:
     lines = solution_lines()
     assert "merged = dict(zip(names, answers))" in lines and "return merged" in lines
     texts = [c.hint for c in (*CHECKS, *STRETCH_CHECKS)]
     texts.append(Path(slips.__file__).read_text(encoding="utf-8"))  # every diagnosis' words
-    for name, slip in SLIPS.items():
-        verdict = asyncio.run(sprint_lesson.check(bind(name, slip.code)))
+    assert set(checked_slips) == set(SLIPS)
+    for checked in checked_slips.values():
+        (verdict,) = checked.verdicts
         assert verdict is not None
         texts += [f"{d.cause}\n{d.fix}" for d in verdict.diagnoses]
-    capsys.readouterr()
     for text in texts:
         for line in lines:
             assert line not in text, f"a hint gives away {line!r}"
