@@ -1,5 +1,6 @@
 """Shared test set-up (the clock speed is set in the root conftest.py)."""
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +10,29 @@ from citylib import clock
 # The grader's fixture submissions are notebooks on purpose broken in many ways;
 # they are data for tests/test_grading.py, not notebooks for nbval to run.
 collect_ignore_glob = ["submissions/*"]
+
+# make test runs the suite on two workers (pytest-xdist, --dist loadfile
+# --no-loadscope-reorder): each module runs whole on one worker, the next module going
+# to whichever worker comes free. The longest modules go first, so that none is left
+# running alone at the end; the rest keep their order, as does a run on one worker.
+LONGEST_FIRST = (
+    "test_benchmarks.py",
+    "test_sprint.py",
+    "test_race.py",
+    "test_grading.py",
+    "test_widgets.py",
+    "test_practice.py",
+    "test_server.py",
+    "test_surge.py",
+    "test_cli.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable
 
 
 @pytest.fixture(scope="session")
