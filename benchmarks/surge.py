@@ -24,13 +24,13 @@ GOAL_10000_S = 9.0
 
 
 def run(quick: bool = False) -> list[Figure]:
-    """Measure the figures (``quick``: 50 and 500 users, clock 4× faster, one round,
+    """Measure the figures (``quick``: 50 and 500 users, clock 8× faster, one round,
     each server in a thread of this process)."""
     from citylib import clock
     from citylib._lessons.surge import measure_surge
 
     small, large = (50, 500) if quick else (1_000, 10_000)
-    speed, rounds = (4.0, 1) if quick else (1.0, 3)
+    speed, rounds = (8.0, 1) if quick else (1.0, 3)
     # A fresh child process per surge is the fair set-up, but starting each costs more
     # than a quick surge itself; a smoke run serves from this process instead (the
     # child process path has its own tests, in tests/test_surge.py).
