@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from citylib import clock
+from citylib.testing import run_virtual
 from examples import step2_first_async_function, step3_gather, step4_city_report, weather_route
 
 pytestmark = pytest.mark.timeout(60)
@@ -20,16 +21,20 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def get_all(app: Any, *paths: str) -> tuple[float, list[httpx.Response]]:
-    """City seconds to answer ``paths`` sent at once, in-process, and the answers."""
+    """City seconds to answer ``paths`` sent at once, in-process, and the answers.
 
-    async def go() -> list[httpx.Response]:
+    An in-process ASGI app and client are pure asyncio: on virtual time the city's
+    latencies pass at once and the city seconds measured are exact.
+    """
+
+    async def go() -> tuple[float, list[httpx.Response]]:
+        start = clock.now()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://citypopy") as client:
-            return list(await asyncio.gather(*(client.get(p) for p in paths)))
+            answers = list(await asyncio.gather(*(client.get(p) for p in paths)))
+        return clock.now() - start, answers
 
-    start = clock.now()
-    answers = asyncio.run(go())
-    return clock.now() - start, answers
+    return run_virtual(go())
 
 
 @pytest.mark.parametrize(
@@ -95,17 +100,22 @@ def test_step2_pauses_politely() -> None:
         both = await asyncio.gather(*(step2_first_async_function.fetch_weather() for _ in range(2)))
         return loop.time() - start, list(both)
 
-    took, both = asyncio.run(two_at_once())
+    # The example is pure asyncio: on virtual time its two 1 s sleeps take no real time,
+    # and side by side they take exactly one second of the loop's clock.
+    took, both = run_virtual(two_at_once())
     assert both == [{"city": "Citypopy", "temp": "22°C"}] * 2
-    assert took < 1.9  # two 1 s waits side by side, not one after the other
+    assert took == pytest.approx(1.0, abs=1e-6)  # two 1 s waits side by side, not 2 s
 
 
 def test_step3_gathers_the_three_services() -> None:
-    start = clock.now()
-    weather, image, chat = asyncio.run(step3_gather.main())
-    took = clock.now() - start
+    async def timed() -> tuple[float, Any]:
+        start = clock.now()
+        answers = await step3_gather.main()
+        return clock.now() - start, answers
+
+    took, (weather, image, chat) = run_virtual(timed())  # pure asyncio: exact city seconds
     assert (weather["service"], image["service"], chat["service"]) == ("weather", "image", "chat")
-    assert 8.0 * 0.95 <= took < 1 + 8 + 3  # the slowest lane, not the sum
+    assert took == pytest.approx(8.0, abs=1e-6)  # the slowest lane, not the sum (12)
 
 
 def test_step4_serves_the_city_report() -> None:
@@ -114,7 +124,7 @@ def test_step4_serves_the_city_report() -> None:
     report = answer.json()
     assert sorted(report) == ["chat", "image", "weather"]
     assert report["weather"]["temp"] == "22°C"
-    assert took < 1 + 8 + 3
+    assert took == pytest.approx(8.0, abs=1e-6)  # the slowest lane, not the sum (12)
 
 
 def test_weather_route_serves_many_at_once() -> None:
@@ -123,12 +133,15 @@ def test_weather_route_serves_many_at_once() -> None:
     assert answers[0].json() == {
         "service": "weather", "city": "Citypopy", "temp": "22°C", "latency": 1.0,
     }
-    assert took < 2 * 1.0  # five 1 s requests side by side
+    assert took == pytest.approx(1.0, abs=1e-6)  # five 1 s requests side by side, not 5 s
 
 
 def _pytest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    # nbval is for notebooks, and loading it imports nbformat, whose jsonschema takes
+    # 1.4 s to start: twice that per run of three tiny tests that need anyio's plugin.
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:nbval",
+         *args],
         capture_output=True, text=True, timeout=60, cwd=cwd,
     )
 

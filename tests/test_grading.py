@@ -327,21 +327,44 @@ def test_the_class_page_and_canvas_csv(graded: Any) -> None:
     assert len(rows) == 2 + len(batch.records)
 
 
-def test_a_second_run_with_the_same_seed_gives_the_same_verdicts(graded: Any) -> None:
-    names = ["blocking_sleep", "hard_coded_latency", "missing_source", "sequential_awaits",
-             "forged_helper_answers", "correct_gather"]  # fmt: skip
-    again = grade_batch(
-        [HERE / "submissions" / f"{n}.ipynb" for n in names], timeout=TIMEOUT, seed=SEED
-    )
+AGAIN = ["blocking_sleep", "hard_coded_latency", "missing_source", "sequential_awaits",
+         "forged_helper_answers", "correct_gather"]  # fmt: skip
+SOLUTION = HERE.parent / "notebooks" / "solutions" / "05_parallel_fetch_sprint.ipynb"
+
+
+@pytest.fixture(scope="module")
+def second_batch() -> dict[str, GradeRecord]:
+    """A second batch with the same seed: six of the set again, and the Sprint's own
+    solution notebook beside them (one batch of children at once, not two in turn)."""
+    paths = [*(HERE / "submissions" / f"{n}.ipynb" for n in AGAIN), SOLUTION]
+    batch = grade_batch(paths, timeout=TIMEOUT, seed=SEED)
+    return {Path(r.submission).stem: r for r in batch.records}
+
+
+def test_a_second_run_with_the_same_seed_gives_the_same_verdicts(
+    graded: Any, second_batch: dict[str, GradeRecord]
+) -> None:
+    assert list(second_batch) == [*AGAIN, SOLUTION.stem]
     first = records(graded)
-    for record in again.records:
-        before = first[Path(record.submission).stem]
+    for name in AGAIN:
+        record, before = second_batch[name], first[name]
         assert (record.status, record.checks, record.score) == (
             before.status,
             before.checks,
             before.score,
         )
         assert [d.latencies for d in record.drives] == [d.latencies for d in before.drives]
+
+
+def test_the_sprint_s_solution_notebook_earns_every_point(
+    second_batch: dict[str, GradeRecord],
+) -> None:
+    """The teacher's notebook itself, graded whole (the benchmarks' quick run grades a
+    one-cell answer instead, so this is where the real notebook goes through the grader)."""
+    record = second_batch[SOLUTION.stem]
+    assert record.status == "ok", (record.error, record.notes)
+    assert record.checks == ALL_PASS, record.details
+    assert (record.score, record.stretch, record.bonus) == (DEFAULTS.max_score, "pass", 1)
 
 
 def test_a_fresh_seed_each_batch_unless_given() -> None:

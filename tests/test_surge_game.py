@@ -60,7 +60,7 @@ def test_picking_again_calls_the_surge_off() -> None:
         return game
 
     game = asyncio.run(go())
-    assert list(game.results) == ["async"]
+    assert list(game.results) == ["async"], game.status_text
     assert not server._running
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import gc
 import math
 import os
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -430,8 +432,13 @@ async def surge_system(
     """
     path = system_path(system, "weather", latency)
     city = ManagedServer(create_app(speed=speed))
+    # One thread opens the city and then closes it. Called off while the city is still
+    # opening, the close waits its turn behind the opening; on threads of their own the
+    # close could run first, find nothing to close, and leave the city running.
+    doors = ThreadPoolExecutor(max_workers=1, thread_name_prefix="citylib-city-doors")
+    loop = asyncio.get_running_loop()
     try:
-        await asyncio.to_thread(city.start)
+        await loop.run_in_executor(doors, contextvars.copy_context().run, city.start)
         return await surge(
             city.url + path,
             users,
@@ -442,7 +449,10 @@ async def surge_system(
         )
     finally:
         # Done or called off, the city closes: requests still stuck in it end now.
-        await asyncio.to_thread(city.stop)
+        try:
+            await loop.run_in_executor(doors, contextvars.copy_context().run, city.stop)
+        finally:
+            doors.shutdown(wait=False)
 
 
 # Measuring: each function starts its own server, so a figure never depends on
