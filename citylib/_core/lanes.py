@@ -13,10 +13,10 @@ loop's previous one (which is back in place afterwards), wraps each new task's
 coroutine in a thin :class:`collections.abc.Coroutine` that notes the clock on every
 ``send`` and ``throw`` (asyncio's C tasks accept it on 3.11 to 3.13). Results,
 exceptions, cancellation and context variables pass through untouched. A step's
-record is four values in one flat list (the task, two clock readings, and where it
-stopped); lines, spans and names are worked out when the recording is read. That
-path is tuned (see :class:`_TracedSteps`); what it still costs is in the benchmarks
-(``make bench``, the lanes figure).
+record is five values in one flat list (the task, two clock readings, and the code
+and instruction offset it stopped at); lines, spans and names are worked out when
+the recording is read. That path is tuned (see :class:`_TracedSteps`); what it
+still costs is in the benchmarks (``make bench``, the lanes figure).
 
 The block's own lane: on Python 3.12+ ``sys.monitoring`` reports each time the
 block's code object yields or resumes, so its spans are exact; on 3.11 a thread
@@ -78,6 +78,11 @@ LANE_STATUSES = ("done", "error", "cancelled", "pending")
 T = TypeVar("T")
 
 
+# asyncio names a task "Task-N" unless it is given a name; with a task factory,
+# Python 3.13.0's create_task renames an unnamed task "None".
+_DEFAULT_TASK_NAME = re.compile(r"Task-\d+|None")
+
+
 @dataclass(frozen=True, slots=True)
 class Span:
     """A stretch of one lane: ``kind`` is ``"running"`` or ``"awaiting"``.
@@ -130,61 +135,14 @@ class Lane:
 
 # Whether a file holds the learner's code (see watch.is_user_code), by file name: a
 # dict lookup on the hot path (a str's hash is kept; a code object's is not), the
-# check itself once per file. is_user_code's own lru_cache costs more per call.
+# check itself once per file. is_user_code's own lru_cache costs more per call:
+# 1.2 % more instructions for the whole recording benchmark.
 _USER_FILES: dict[str, bool] = {}
 
 
 def _learner_file(filename: str) -> bool:
-    mine = _USER_FILES.get(filename)
-    if mine is None:
-        mine = _USER_FILES[filename] = is_user_code(filename)
+    mine = _USER_FILES[filename] = is_user_code(filename)
     return mine
-
-
-def _outcome(exc: BaseException) -> str:
-    if type(exc) is StopIteration:
-        return "done"
-    if isinstance(exc, asyncio.CancelledError):
-        return "cancelled"
-    return "error"
-
-
-class _Log:
-    """One recording's raw steps, in the order they ran: flat, cheap to append to.
-
-    A step is four values, ``task, start, end, where``, laid end to end in one list:
-    no object per step for the garbage collector to count or walk (10,000 tasks'
-    tuples made it collect often enough to double a recording's cost). ``where``
-    is the instruction offset the task's own coroutine stopped at, or ``(code,
-    offset)`` when it stopped inside one of the learner's coroutines that it awaits,
-    or (a task's last step) its outcome, ``"done"``, ``"error"`` or ``"cancelled"``.
-    """
-
-    __slots__ = ("add", "entries", "names", "read")
-
-    def __init__(self, read: Callable[[], float]) -> None:
-        self.entries: list[Any] = []
-        self.add: Callable[[tuple[Any, ...]], None] = self.entries.extend
-        self.read = read
-        self.names: dict[int, str] = {}  # each finished task's name, by task number
-
-    def close(self) -> Iterator[tuple[Any, ...]]:
-        """Stop taking steps (tasks may run on after the block); the steps so far."""
-        self.add = _ignore
-        values = iter(self.entries)  # no more are added: add is _ignore now
-        return zip(values, values, values, values, strict=True)
-
-    def finish(self, task: int, start: float, outcome: str) -> None:
-        """A task's last step: its outcome, and its name now that it has its last one."""
-        if self.add is _ignore:
-            return
-        self.add((task, start, self.read(), outcome))
-        current = asyncio.current_task()
-        self.names[task] = current.get_name() if current is not None else ""
-
-
-def _ignore(step: tuple[Any, ...]) -> None:
-    """A closed log's ``add``."""
 
 
 class _Thrown:
@@ -197,19 +155,53 @@ class _Thrown:
         self.args = args
 
 
+def _outcome(exc: BaseException) -> str:
+    if isinstance(exc, StopIteration):
+        return "done"
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled"
+    return "error"
+
+
+class _Log:
+    """One recording's raw steps, in the order they ran: flat, cheap to append to.
+
+    A step is five values, ``task, start, end, code, line`` for a step that ended
+    suspended (at ``code``'s ``line``), or ``task, start, end, outcome, name`` for a
+    task's last step, laid end to end in one list: no object per step for the
+    garbage collector to count or walk (10,000 tasks' tuples made it collect often
+    enough to double a recording's cost).
+    """
+
+    __slots__ = ("add", "entries", "finished", "read")
+
+    def __init__(self, read: Callable[[], float]) -> None:
+        self.entries: list[Any] = []
+        self.add: Callable[[tuple[Any, ...]], None] = self.entries.extend
+        self.read = read
+        self.finished = 0  # tasks whose last step is in
+
+    def close(self) -> Iterator[tuple[Any, ...]]:
+        """Stop taking steps (tasks may run on after the block); the steps so far."""
+        self.add = _ignore
+        values = iter(self.entries)  # no more are added: add is _ignore now
+        return zip(values, values, values, values, values, strict=True)
+
+
+def _ignore(step: tuple[Any, ...]) -> None:
+    """A closed log's ``add``."""
+
+
 class _TracedSteps(Coroutine[Any, Any, Any]):
     """A native coroutine of a task, noting the clock around every step (see the module doc).
 
     :meth:`send` runs once per step of every recorded task (a ``throw`` goes through
-    it too), so it is written for speed, and an instance is kept small: the memory
-    a recording adds to each task costs time too (fresh pages, cache misses), which
-    a generator driving the coroutine, with its own frame and a native coroutine
-    around it, showed: fewer instructions, more wall time. Where a suspended task
-    stopped is its frame's ``f_lasti`` (made a line later: ``f_lineno`` scans the
-    line table), or, at an ``await`` of one of the learner's own coroutines, the
-    deepest of those (:func:`_deepest`). Which awaits those are is asked once per
-    place, in ``sites`` (``f_lasti``: awaits the learner's code?), shared by the
-    tasks of one coroutine function.
+    it too), so it is written for speed: no calls but the clock's and the coroutine's.
+    Where a suspended task stopped is the deepest of the learner's coroutines down
+    the chain its own coroutine awaits (else its own frame), as the frame's code and
+    ``f_lasti`` (:func:`_line` makes it a line later: ``f_lineno`` scans the line
+    table). ``cr_code`` is read before ``cr_frame``: a frame object is made only for
+    the coroutine that names the place, not for asyncio's ``sleep`` below it.
 
     No ``__getattr__``: a type with one makes every attribute read on it slow,
     asyncio's ``send`` included. What asyncio and debuggers read off a coroutine
@@ -217,21 +209,17 @@ class _TracedSteps(Coroutine[Any, Any, Any]):
     :class:`_Traced`).
     """
 
-    __slots__ = ("_coro", "_log", "_read", "_sites", "_task")  # one per task: keep it small
+    __slots__ = ("_coro", "_log", "_read", "_task")  # one per task: keep it small
 
-    def __init__(
-        self, coro: Coroutine[Any, Any, Any], task: int, log: _Log, sites: dict[int, bool]
-    ) -> None:
+    def __init__(self, coro: Coroutine[Any, Any, Any], task: int, log: _Log) -> None:
         self._coro = coro
         self._task = task
         self._log = log
         self._read = log.read
-        self._sites = sites
         self.__qualname__ = getattr(coro, "__qualname__", "")
         self.__name__ = getattr(coro, "__name__", "")
 
     def send(self, value: Any) -> Any:
-        __tracebackhide__ = True  # IPython and pytest leave this frame out of tracebacks
         read = self._read
         start = read()
         coro = self._coro
@@ -241,21 +229,33 @@ class _TracedSteps(Coroutine[Any, Any, Any]):
             else:
                 step = coro.throw(*value.args) if type(value) is _Thrown else coro.send(value)
         except BaseException as exc:
-            self._log.finish(self._task, start, _outcome(exc))
+            self._finished(start, exc)
             raise
-        where: Any = coro.cr_frame.f_lasti  # type: ignore[attr-defined]
-        sites = self._sites
-        deep = sites.get(where)
-        if deep is None:
-            deep = sites[where] = _awaits_learner(coro)
-        if deep:
-            where = _deepest(coro)
-        self._log.add((self._task, start, read(), where))
+        at = coro
+        below = coro.cr_await  # type: ignore[attr-defined]
+        while below is not None:
+            code = getattr(below, "cr_code", None)  # a future, a generator: not a coroutine
+            if code is None:
+                break
+            mine = _USER_FILES.get(code.co_filename)
+            if not (mine if mine is not None else _learner_file(code.co_filename)):
+                break
+            at, below = below, below.cr_await
+        frame = at.cr_frame  # type: ignore[attr-defined]
+        self._log.add((self._task, start, read(), frame.f_code, frame.f_lasti))
         return step
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
         # The one-argument form, unless given more: the three are deprecated since 3.12.
         return self.send(_Thrown((typ,) if val is None and tb is None else (typ, val, tb)))
+
+    def _finished(self, start: float, exc: BaseException) -> None:
+        """The task's last step: its outcome, and its name now that it has its last one."""
+        log = self._log
+        outcome = "done" if type(exc) is StopIteration else _outcome(exc)
+        task = asyncio.current_task()
+        log.add((self._task, start, log.read(), outcome, task.get_name() if task else ""))
+        log.finished += 1
 
     def close(self) -> None:
         self._coro.close()
@@ -265,22 +265,6 @@ class _TracedSteps(Coroutine[Any, Any, Any]):
 
     def __repr__(self) -> str:
         return repr(self._coro)
-
-
-def _awaits_learner(coro: Any) -> bool:
-    """Whether ``coro`` is suspended awaiting one of the learner's own coroutines."""
-    code = getattr(coro.cr_await, "cr_code", None)  # a future, a generator: not a coroutine
-    return code is not None and _learner_file(code.co_filename)
-
-
-def _deepest(coro: Any) -> tuple[CodeType, int]:
-    """The deepest of the learner's coroutines down the chain ``coro`` awaits (else
-    ``coro`` itself), as its code and ``f_lasti``. ``cr_code`` is read before
-    ``cr_frame``: a frame object is made only for the coroutine that names the place,
-    not for asyncio's ``sleep`` below it."""
-    while _awaits_learner(coro):
-        coro = coro.cr_await
-    return coro.cr_code, coro.cr_frame.f_lasti
 
 
 #: A coroutine's attributes that asyncio (a task's repr, ``get_stack``) and debuggers read.
@@ -315,21 +299,17 @@ class _TracedOther(_Traced):  # type: ignore[misc,valid-type]
             coro = self._coro
             step = coro.throw(*value.args) if type(value) is _Thrown else coro.send(value)
         except BaseException as exc:
-            self._log.finish(self._task, start, _outcome(exc))
+            self._finished(start, exc)
             raise
         frame = getattr(self._coro, "cr_frame", None)
-        self._log.add((self._task, start, self._read(),
-                       frame.f_lasti if frame is not None else -1))
+        code, offset = (frame.f_code, frame.f_lasti) if frame is not None else (None, 0)
+        self._log.add((self._task, start, self._read(), code, offset))
         return step
 
     def __getattr__(self, name: str) -> Any:
         # Whatever this coroutine type offers comes from the coroutine itself.
         return getattr(self._coro, name)
 
-
-# asyncio names a task "Task-N" unless it is given a name; with a task factory,
-# Python 3.13.0's create_task renames an unnamed task "None".
-_DEFAULT_TASK_NAME = re.compile(r"Task-\d+|None")
 
 if (3, 13) <= sys.version_info < (3, 13, 3):
 
@@ -490,10 +470,8 @@ class Recorder(Generic[T]):
         self._read = clock.reading()
         self._origin = 0.0
         self._log = _Log(self._read)
-        # Each task's (created, coroutine's __qualname__, its code), end to end.
-        self._born: list[Any] = []
-        # Per coroutine function, which of its awaits await the learner's own code.
-        self._sites: dict[str, dict[int, bool]] = {}
+        # (created, coroutine's __qualname__) of each task, by task number.
+        self._born: list[tuple[float, str]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._previous: Any = None
         self._token: contextvars.Token[Recorder[Any] | None] | None = None
@@ -507,31 +485,19 @@ class Recorder(Generic[T]):
     # -- the task factory ------------------------------------------------------------
 
     def _factory(self, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
-        # Once per task: kept lean, like _TracedSteps.send. (Each task's record goes in one flat
-        # list: 10,000 tuples that live on make the garbage collector walk them.)
+        # Once per task: kept lean, like _Traced.send.
         if _active.get() is self and (type(coro) is CoroutineType or asyncio.iscoroutine(coro)):
             born = self._born
-            code: CodeType | None
-            if type(coro) is CoroutineType:
-                qualname, code = coro.__qualname__, coro.cr_code
-            else:
-                qualname, code = _qualname(coro), getattr(coro, "cr_code", None)
-            sites = self._sites.get(qualname)
-            if sites is None:
-                sites = self._sites[qualname] = {}
             wrap = _Traced if type(coro) is CoroutineType else _TracedOther
-            traced = wrap(coro, len(born) // 3, self._log, sites)
-            born.extend((self._read(), qualname, code))
-            coro = traced
+            coro = wrap(coro, len(born), self._log)
+            born.append((self._read(), coro.__qualname__ or _qualname(coro._coro)))
             if self._first_task:
                 self._first_task = False
                 self._note_block_where()
         previous = self._previous
         if previous is not None:
             return previous(loop, coro, **kwargs)
-        if kwargs:  # a context (or a name, on newer Pythons)
-            return _Task(coro, loop=loop, **kwargs)
-        return _Task(coro, loop=loop)  # no ** call: what most tasks take, and faster
+        return _Task(coro, loop=loop, **kwargs)
 
     def _note_block_where(self) -> None:
         """The block is creating its first task: the line it is about to await it on."""
@@ -568,9 +534,8 @@ class Recorder(Generic[T]):
         # and the names of those still running.
         log = self._log
         steps = log.close()
-        names = log.names
-        if len(names) < len(self._born) // 3 and self._loop is not None:  # some still run
-            names.update(_pending_names(self._loop, log))
+        running = log.finished < len(self._born)
+        names = _pending_names(self._loop, log) if running and self._loop is not None else {}
         rec._lanes, rec._build = None, lambda: self._lanes(end, steps, names)
         return rec
 
@@ -578,31 +543,26 @@ class Recorder(Generic[T]):
         self, end: float, steps: Iterator[tuple[Any, ...]], names: dict[int, str]
     ) -> list[Lane]:
         origin = self._origin
-        values = iter(self._born)
-        born = list(zip(values, values, values, strict=True))
-        spans: list[list[Span]] = [[] for _ in born]
-        ends: dict[int, tuple[float, str]] = {}
+        spans: list[list[Span]] = [[] for _ in self._born]
+        ends: dict[int, tuple[float, str, str]] = {}
         waiting: dict[int, tuple[float, str]] = {}  # a task's open awaiting span
         places: dict[tuple[CodeType, int], str] = {}
-        for task, start, stop, where in steps:
+        for task, start, stop, what, detail in steps:
             start, stop = start - origin, stop - origin
             lane = spans[task]
             opened = waiting.pop(task, None)
             if opened is not None:
                 lane.append(Span("awaiting", opened[0], start, opened[1]))
             lane.append(Span("running", start, stop))
-            if type(where) is int:  # suspended in the task's own coroutine
-                waiting[task] = (stop, _where(born[task][2], where, places))
-            elif type(where) is tuple:  # suspended in one of the learner's it awaits
-                waiting[task] = (stop, _where(where[0], where[1], places))
-            else:  # the last step: its outcome
-                ends[task] = (stop, where)
+            if isinstance(what, str):  # the last step: (outcome, name)
+                ends[task] = (stop, what, detail)
+            else:
+                waiting[task] = (stop, _where(what, detail, places))
         for task, (since, where) in waiting.items():
             spans[task].append(Span("awaiting", since, end, where))
         lanes = []
-        for task, (created, qualname, _) in enumerate(born):
-            finished, outcome = ends.get(task, (end, "pending"))
-            name = names.get(task, "")
+        for task, (created, qualname) in enumerate(self._born):
+            finished, outcome, name = ends.get(task, (end, "pending", names.get(task, "")))
             lanes.append(Lane(
                 name=name if name and not _DEFAULT_TASK_NAME.fullmatch(name) else qualname,
                 start=created - origin,
@@ -771,7 +731,7 @@ def _monitored_spans(
 
 def _where(code: CodeType | None, offset: int, places: dict[tuple[CodeType, int], str]) -> str:
     """A suspension point as the learner reads it (``"file.py:LINE"``), each worked out once."""
-    if code is None or offset < 0:
+    if code is None:
         return ""
     place = places.get((code, offset))
     if place is None:
