@@ -51,9 +51,9 @@ lint: install-test
 # The unit, server and grader tests run on JOBS workers (pytest-xdist), two by default,
 # one per core here: what still waits on real clocks, servers and kernels overlaps with
 # what computes. Each module runs whole on one worker (--dist loadfile, so module
-# fixtures are built once; loadgroup's xdist_group marks are silently ignored under
-# pytest 9.2), handed out in collection order (tests/conftest.py puts the longest
-# first). JOBS=3 loads 2 cores enough that the real-clock races now and then miss their
+# fixtures are built once; loadgroup would honour xdist_group marks, but pytest-xdist
+# ignores them under pytest 9.2, #1386), handed out in collection order
+# (tests/conftest.py puts the longest first). JOBS=3 loads 2 cores enough that the real-clock races now and then miss their
 # 2 %; JOBS=1 is a plain serial run. nbval is for the notebook runs: loading its plugin
 # costs each process 3 s (nbformat's jsonschema, jupyter_client).
 JOBS ?= 2

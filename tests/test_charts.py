@@ -8,9 +8,6 @@ from citylib._core.timeline import Timeline, Trip
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-# One worker for the whole module: its module-scoped fixture is costly to build.
-pytestmark = pytest.mark.xdist_group("charts")
-
 
 def exact_result(mode: str, lanes: int) -> RaceResult:
     """A race as it would be with perfect timing: charts are checked on exact figures."""

@@ -77,9 +77,6 @@ EXPECTED: dict[str, tuple[str, set[str] | None, int]] = {
 }
 ESCAPES = ("/tmp", "/var/tmp", "/dev/shm", str(HERE.parent), str(HERE / "submissions"))
 
-# One worker for the whole module: its module-scoped fixture is costly to build.
-pytestmark = pytest.mark.xdist_group("grading")
-
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -25,8 +25,7 @@ from citylib import clock, server
 from citylib._cli import main
 from citylib._lessons.server import SYSTEMS, ManagedServer, bare_app, create_app, system_path
 
-# One worker for the whole module: its module-scoped fixture is costly to build.
-pytestmark = [pytest.mark.timeout(60), pytest.mark.xdist_group("server")]
+pytestmark = pytest.mark.timeout(60)
 
 ASGIApp = Callable[..., Awaitable[None]]
 

@@ -22,8 +22,7 @@ from citylib._lessons.surge import Hit, Progress, SurgeResult, percentile
 from citylib._views.lesson_charts import surge_chart
 from citylib._views.style import to_png
 
-# One worker for the whole module: its module-scoped fixture is costly to build.
-pytestmark = [pytest.mark.timeout(90), pytest.mark.xdist_group("surge")]
+pytestmark = pytest.mark.timeout(90)
 
 USERS = 50
 LATENCY = 4.0  # city seconds: long enough that lanes, not overhead, set the pace
