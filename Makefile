@@ -48,15 +48,17 @@ lint: install-test
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# The unit, server and grader tests run on JOBS workers (pytest-xdist), two by default,
-# one per core here: what still waits on real clocks, servers and kernels overlaps with
-# what computes. Each module runs whole on one worker (--dist loadfile, so module
-# fixtures are built once; loadgroup would honour xdist_group marks, but pytest-xdist
-# ignores them under pytest 9.2, #1386), handed out in collection order
-# (tests/conftest.py puts the longest first). JOBS=3 loads 2 cores enough that the real-clock races now and then miss their
-# 2 %; JOBS=1 is a plain serial run. nbval is for the notebook runs: loading its plugin
+# The unit, server and grader tests run on JOBS workers (pytest-xdist), three by default
+# on this machine's 2 cores: most of the suite waits (real clocks, servers, kernels,
+# the grader's sandboxes), so a third worker's waiting overlaps the others' computing.
+# Each module runs whole on one worker (--dist loadfile, so module fixtures are built
+# once; loadgroup would honour xdist_group marks, but pytest-xdist ignores them under
+# pytest 9.2, #1386), handed out in collection order (tests/conftest.py puts the longest
+# first). The races on the real clock run on the careful clock (speed 4) where a thread
+# woken late by a busy core could eat their margin. JOBS=1 is a plain serial run (use it
+# on a machine busy with other work). nbval is for the notebook runs: loading its plugin
 # costs each process 3 s (nbformat's jsonschema, jupyter_client).
-JOBS ?= 2
+JOBS ?= 3
 UNIT_TESTS := $(BIN)/python -m pytest tests --ignore=tests/browser -p no:nbval \
 	$(if $(filter-out 1,$(JOBS)),-n $(JOBS) --dist loadfile --no-loadscope-reorder,)
 NOTEBOOK_TESTS := $(BIN)/python -m pytest notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg

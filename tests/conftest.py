@@ -12,15 +12,15 @@ from citylib import clock
 # they are data for tests/test_grading.py, not notebooks for nbval to run.
 collect_ignore_glob = ["submissions/*"]
 
-# make test runs the suite on two workers (pytest-xdist, --dist loadfile
+# make test runs the suite on three workers (pytest-xdist, --dist loadfile
 # --no-loadscope-reorder): each module runs whole on one worker, the next module going
 # to whichever worker comes free. The longest modules go first, so that none is left
 # running alone at the end; the rest keep their order, as does a run on one worker.
-# The order also keeps the races with the tightest margins on the real clock (race,
-# server, cli: 2 % of a few city seconds) away from the two modules that load both
-# cores (the benchmarks' kernels and JupyterLab, the grader's dozen children): next to
-# those run modules that mostly wait and judge with wider margins (sprint, practice,
-# widgets).
+# A worker is handed its next module once two of its tests are left. The benchmarks'
+# last two tests are long ones, so the grader, next in line, is queued behind them at
+# once: the two modules that load both cores (kernels and JupyterLab, the grader's
+# dozen children) run one after the other on one worker, and the races with the
+# tightest margins on the real clock (race, server, cli) beside modules that mostly wait.
 LONGEST_FIRST = (
     "test_benchmarks.py",
     "test_sprint.py",

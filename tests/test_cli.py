@@ -11,10 +11,10 @@ from citylib._cli import main
 
 
 def test_race_all_prints_the_jam_and_the_highway(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, careful_speed: float
 ) -> None:
     png = tmp_path / "race.png"
-    assert main(["race", "--speed", "10", "--png", str(png)]) == 0
+    assert main(["race", "--speed", str(careful_speed), "--png", str(png)]) == 0
     out = capsys.readouterr().out
     makespans = {m: float(s) for m, s in re.findall(r"^(.+?) — ([\d.]+) s", out, re.MULTILINE)}
     assert makespans["Traffic jam (one lane)"] == pytest.approx(18.0, rel=0.02)
@@ -23,8 +23,9 @@ def test_race_all_prints_the_jam_and_the_highway(
     assert png.read_bytes().startswith(b"\x89PNG")
 
 
-def test_race_one_mode(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["race", "--mode", "threads", "--lanes", "3", "--speed", "10"]) == 0
+def test_race_one_mode(capsys: pytest.CaptureFixture[str], careful_speed: float) -> None:
+    args = ["race", "--mode", "threads", "--lanes", "3", "--speed", str(careful_speed)]
+    assert main(args) == 0
     out = capsys.readouterr().out
     (makespan,) = re.findall(r"Thread pool, 3 lanes — ([\d.]+) s", out)
     assert float(makespan) == pytest.approx(8.0, rel=0.02)

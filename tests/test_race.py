@@ -45,7 +45,7 @@ def test_async_makespan_is_the_longest_latency() -> None:
 
 
 @pytest.mark.parametrize("lanes", [1, 2, 3, 6])
-def test_threads_follow_the_lane_count(lanes: int) -> None:
+def test_threads_follow_the_lane_count(lanes: int, careful_clock: float) -> None:
     result = race_blocking("threads", lanes=lanes)
     expected = predict_makespan("threads", LATENCIES, lanes)
     assert result.makespan == pytest.approx(expected, rel=0.03)
@@ -98,7 +98,8 @@ def test_cancelling_a_blocking_race_stops_its_threads() -> None:
     assert [t.status for t in result.timeline] == ["cancelled"]
 
 
-def test_run_works_inside_a_running_loop() -> None:
+def test_run_works_inside_a_running_loop(careful_clock: float) -> None:
+    # The race runs in a thread of its own (the test's loop is busy awaiting it).
     async def inside() -> float:
         return race_blocking("async").makespan
 
