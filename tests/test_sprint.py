@@ -31,6 +31,7 @@ from citylib._lessons.judge import (
     CHECKS,
     STRETCH_CHECKS,
     CallRecord,
+    CheckResult,
     DriveRecord,
     JudgeSettings,
     Verdict,
@@ -982,6 +983,31 @@ def test_no_hint_gives_a_solution_line_away(checked_slips: dict[str, Checked]) -
     for text in texts:
         for line in lines:
             assert line not in text, f"a hint gives away {line!r}"
+
+
+def test_a_number_written_in_fails_even_when_a_busy_machine_made_the_drives_late() -> None:
+    """A late first drive (2.95 city seconds for a 1.5-second fetch) stretches its window
+    to take 3.0; the same number on both drives still gives it away, while numbers that
+    were measured pass. Nothing measured is longer than the judge's own stopwatch."""
+    settings = JudgeSettings()
+
+    def late_drives(first: float, second: float) -> list[DriveRecord]:
+        made = [({"weather": 0.9, "maps": 1.5, "chat": 1.2}, 2.95, first),
+                ({"weather": 2.6, "maps": 3.4, "chat": 2.9}, 3.5, second)]
+        return [DriveRecord(lat, {}, took / 8.0, 0.0, 0.5, speed=8.0, result_type="dict",
+                            result={"total_latency": value}) for lat, took, value in made]
+
+    def latency_check(drives: list[DriveRecord]) -> CheckResult:
+        return next(c for c in verdict_of(drives, settings).checks if c.id == "total_latency")
+
+    written_in = verdict_of(late_drives(3.0, 3.0), settings)
+    (check,) = [c for c in written_in.checks if c.id == "total_latency"]
+    assert not check.passed
+    took = "though they took 2.95 s and 3.50 s"
+    assert check.detail == f"total_latency is 3.00 on every drive, {took}"
+    assert "hard_coded_latency" in [d.id for d in written_in.diagnoses]
+    assert latency_check(late_drives(2.94, 3.49)).passed  # measured, late as the drives
+    assert not latency_check(late_drives(3.3, 3.49)).passed  # longer than the stopwatch
 
 
 def test_the_grader_s_records_get_the_same_diagnosis() -> None:
