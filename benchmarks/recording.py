@@ -70,8 +70,11 @@ async def _measure(tasks: int, rounds: int) -> Figure:
     settle: list[float] = []
 
     async def gather(job: Job, gc_paused: bool) -> float:
+        # Every turn starts from a full collection: otherwise the trips the recorded
+        # contender builds after its timed part leave the next contender a full
+        # collection to pay for (see benchmarks/lanes.py).
+        gc.collect()
         if gc_paused:
-            gc.collect()
             gc.disable()
         try:
             start = time.perf_counter()
