@@ -294,6 +294,9 @@ def test_feedback_pages_are_self_contained_and_say_enough(graded: Any) -> None:
     assert "answers = await asyncio.gather(*sources.values())" in uncalled  # their line
     syntax = (out / "feedback" / "syntax_error.html").read_text(encoding="utf-8")
     assert "async def parallel_fetch(sources=None) -&gt; dict" in syntax  # the line, escaped
+    # The 3.0 written in is marked on both drives' lanes, the short first drive's too.
+    written_in = (out / "feedback" / "hard_coded_latency.html").read_text(encoding="utf-8")
+    assert written_in.count("<title>your total_latency</title>") == DEFAULTS.drives
 
 
 def test_printed_output_is_escaped(tmp_path: Path) -> None:

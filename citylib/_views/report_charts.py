@@ -30,10 +30,14 @@ def lanes_svg(lanes: Sequence[Lane], horizon: float, *, reported: float | None, 
         lanes: The calls, in the order made.
         horizon: City seconds the axis spans (the drive's measured time, at least).
         reported: The function's own ``total_latency`` (a dashed marker), if a number.
+            The axis stretches to show it up to three times the drive's time, so a
+            number written in shows how far off it is; beyond that the text says it.
         title: The heading, drawn above the lanes.
     """
     span = max(horizon, *(e or s or i for _, i, s, e in lanes), 0.1) if lanes else max(horizon, 0.1)
-    span *= 1.08
+    if reported is not None and not 0 <= reported <= 3 * span:
+        reported = None
+    span = max(span, reported or 0.0) * 1.08
     scale = _WIDTH / span
     height = _TOP + _ROW * max(len(lanes), 1) + 30
     out = [
@@ -75,7 +79,7 @@ def lanes_svg(lanes: Sequence[Lane], horizon: float, *, reported: float | None, 
                 f'fill="{colour(source)}" opacity="{1 if ended is not None else 0.4}">'
                 f"<title>{tip}</title></rect>"
             )
-    if reported is not None and 0 <= reported <= span:
+    if reported is not None:
         x = _LEFT + reported * scale
         out.append(
             f'<line x1="{x:.1f}" y1="{_TOP - 4}" x2="{x:.1f}" y2="{bottom}" stroke="{TEXT}" '
