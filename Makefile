@@ -54,8 +54,8 @@ lint: install-test
 # Each module runs whole on one worker (--dist loadfile, so module fixtures are built
 # once; loadgroup would honour xdist_group marks, but pytest-xdist ignores them under
 # pytest 9.2, #1386), handed out in collection order (tests/conftest.py puts the longest
-# first). The races on the real clock run on the careful clock (speed 4) where a thread
-# woken late by a busy core could eat their margin. JOBS=1 is a plain serial run (use it
+# first). The races of threads on the real clock run at 2x or 4x real time, where a
+# thread woken late by a busy core could eat their margin. JOBS=1 is a plain serial run (use it
 # on a machine busy with other work). nbval is for the notebook runs: loading its plugin
 # costs each process 3 s (nbformat's jsonschema, jupyter_client).
 JOBS ?= 3

@@ -9,11 +9,13 @@ several repeats with its spread.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 import platform
 import statistics
 import subprocess
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +124,23 @@ def _number(value: float) -> str:
     if abs(value) >= 1:
         return f"{value:.2f}"
     return f"{value:.3g}"
+
+
+@contextmanager
+def fresh_heap(paused: bool = False) -> Iterator[None]:
+    """One contender's turn from a full collection (untimed), the collector paused if asked.
+
+    Without it, the garbage collector's debt moves between contenders: what one turn
+    builds after its timed part (a recording's lanes or trips) calls for a full
+    collection that falls in the next turn, often the bare one's.
+    """
+    gc.collect()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def turns(names: Sequence[str], rounds: int) -> Iterator[str]:

@@ -21,13 +21,12 @@ recorded also run with the collector paused, the cost of the recording's own cod
 from __future__ import annotations
 
 import asyncio
-import gc
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
-from benchmarks._core import Figure, Sample, turns
+from benchmarks._core import Figure, Sample, fresh_heap, turns
 from citylib import lanes
 
 KEY = "lanes"
@@ -100,21 +99,19 @@ async def _recording(tasks: int, rounds: int) -> Figure:
         finally:
             loop.set_task_factory(previous)
 
-    async def turn(contender: Callable[[], Awaitable[float]], paused: bool) -> float:
-        gc.collect()  # no contender pays for the garbage of the one before
-        if paused:
-            gc.disable()
-        try:
-            return await contender()
-        finally:
-            gc.enable()
-
-    contenders = {"bare": bare, "recorded": recorded, "clock only": clock_only}
-    names = [*contenders, "bare, collector paused", "recorded, collector paused"]
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for name in turns(names, rounds):
-        paused = name.endswith("paused")
-        times[name].append(await turn(contenders[name.split(",")[0]], paused))
+    # Each name: the contender and whether the collector is paused in its turn.
+    runs: dict[str, tuple[Callable[[], Awaitable[float]], bool]] = {
+        "bare": (bare, False),
+        "recorded": (recorded, False),
+        "clock only": (clock_only, False),
+        "bare, collector paused": (bare, True),
+        "recorded, collector paused": (recorded, True),
+    }
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for name in turns(list(runs), rounds):
+        contender, paused = runs[name]
+        with fresh_heap(paused):
+            times[name].append(await contender())
 
     def paired_with(name: str, base: str) -> list[float]:
         return [r / b for r, b in zip(times[name], times[base], strict=True)]

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from benchmarks._core import Figure, Sample, turns
+from benchmarks._core import Figure, Sample, fresh_heap, turns
 from citylib import timeline
 
 KEY = "recording"
@@ -70,18 +69,10 @@ async def _measure(tasks: int, rounds: int) -> Figure:
     settle: list[float] = []
 
     async def gather(job: Job, gc_paused: bool) -> float:
-        # Every turn starts from a full collection: otherwise the trips the recorded
-        # contender builds after its timed part leave the next contender a full
-        # collection to pay for (see benchmarks/lanes.py).
-        gc.collect()
-        if gc_paused:
-            gc.disable()
-        try:
+        with fresh_heap(gc_paused):
             start = time.perf_counter()
             await asyncio.gather(*(job(n) for n in names))
             return time.perf_counter() - start
-        finally:
-            gc.enable()
 
     async def recorded(gc_paused: bool) -> float:
         with timeline.recording() as tl:

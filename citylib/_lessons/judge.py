@@ -444,15 +444,13 @@ def _same_latency_every_drive(drives: list[DriveRecord], details: list[str]) -> 
     its window far enough to take a number written in. Only the last drive fails:
     the others' details stay as their own windows judged them.
     """
-    values = [d.result.get("total_latency") if isinstance(d.result, dict) else None
-              for d in drives]
-    first = values[0] if values else None
+    repeated = slips.repeated_latency(drives)
     makespans = {max(d.latencies.values(), default=0.0) for d in drives}
-    if (len(makespans) < 2 or any(details) or type(first) not in (int, float)
-            or any(type(v) is not type(first) or v != first for v in values)):
+    if repeated is None or len(makespans) < 2 or any(details):
         return details
     took = " and ".join(f"{d.elapsed * d.speed:.2f} s" for d in drives)
-    return [*details[:-1], f"total_latency is {first:.2f} on every drive, though they took {took}"]
+    last = f"total_latency is {repeated:.2f} on every drive, though they took {took}"
+    return [*details[:-1], last]
 
 
 def _check_blocking(d: DriveRecord) -> str:

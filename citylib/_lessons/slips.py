@@ -33,6 +33,7 @@ __all__ = [
     "diagnose",
     "from_error",
     "from_result",
+    "repeated_latency",
     "where_raised",
 ]
 
@@ -577,17 +578,27 @@ def _among(value: Any, given: Sequence[Any]) -> bool:
         return False
 
 
+def repeated_latency(drives: Sequence[DriveRecord]) -> int | float | None:
+    """The ``total_latency`` every drive returned, when two or more returned one and the
+    same number (``None`` otherwise): written in, not measured."""
+    values = [d.result.get("total_latency") for d in drives if isinstance(d.result, dict)]
+    if len(values) > 1 and all(type(v) in (int, float) and v == values[0] for v in values):
+        first: int | float = values[0]
+        return first
+    return None
+
+
 def _latency(s: _Seen) -> Diagnosis | None:
     if "total_latency" not in s.problems:
         return None
     found = _latency_slip(s.drive.result)
     if found is not None:
         return found
-    values = [d.result.get("total_latency") for d in s.drives if isinstance(d.result, dict)]
-    if len(values) > 1 and all(type(v) in (int, float) and v == values[0] for v in values):
+    repeated = repeated_latency(s.drives)
+    if repeated is not None:
         return Diagnosis(
             "hard_coded_latency",
-            f"your total_latency is {values[0]!r} on every drive, though the drives took "
+            f"your total_latency is {repeated!r} on every drive, though the drives took "
             "different times: it must be measured, not written in",
             s.problems["total_latency"],
             "read clock.now() before the first call and again after the last answer, and "
