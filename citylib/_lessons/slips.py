@@ -582,8 +582,10 @@ def repeated_latency(drives: Sequence[DriveRecord]) -> int | float | None:
     """The ``total_latency`` every drive returned, when two or more returned one and the
     same number (``None`` otherwise): written in, not measured."""
     values = [d.result.get("total_latency") for d in drives if isinstance(d.result, dict)]
-    if len(values) > 1 and all(type(v) in (int, float) and v == values[0] for v in values):
-        first: int | float = values[0]
+    first = values[0] if values else None
+    if len(values) > 1 and isinstance(first, (int, float)) and all(
+        type(v) in (int, float) and v == first for v in values
+    ):
         return first
     return None
 
