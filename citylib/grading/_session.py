@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from citylib._lessons import judge as rules
+from citylib._lessons.sprint_contract import GradeStatus
 from citylib.grading import _messages as m
 from citylib.grading._proc import Watch
 
-__all__ = ["DriveState", "EndError", "ProtocolError", "Session"]
+__all__ = ["DriveState", "EndError", "OverLimitError", "ProtocolError", "Session"]
 
 _perf = time.perf_counter
 
@@ -26,13 +27,17 @@ _perf = time.perf_counter
 class EndError(Exception):
     """The submission's run ends here, with this status and error."""
 
-    def __init__(self, status: str, error: str, line: int = 0) -> None:
+    def __init__(self, status: GradeStatus, error: str, line: int = 0) -> None:
         super().__init__(error)
         self.status, self.error, self.line = status, error, line
 
 
 class ProtocolError(Exception):
     """A frame the protocol does not allow."""
+
+
+class OverLimitError(Exception):
+    """More than the grader serves in one run (its own limit, not a crash)."""
 
 
 @dataclass
@@ -45,7 +50,6 @@ class DriveState:
     started: float = 0.0
     calls: dict[str, list[rules.CallRecord]] = field(default_factory=dict)
     by_id: dict[int, tuple[str, rules.CallRecord]] = field(default_factory=dict)
-    frames: int = 0
     done: m.DriveDone | None = None
     done_at: float = 0.0
     sampled_hold: float = 0.0  # from /proc: the main thread out of its loop's epoll
@@ -105,6 +109,8 @@ class Session(asyncio.Protocol):
         self.watch: Watch | None = None
         self.notes: list[str] = []
         self.late_calls = 0
+        self.frames = 0  # every frame but echo replies, over the whole run
+        self.ended_after_verdict = False  # the run ended after the deliverable's verdict
 
     # -- the wire
 
@@ -117,13 +123,15 @@ class Session(asyncio.Protocol):
         try:
             for frame in self.reader.feed(data):
                 self._receive(frame, now)
+        except OverLimitError as exc:
+            self._end("over_limit", str(exc))
         except (m.FrameError, ProtocolError) as exc:
             self._end("error", f"the submission wrote to the grader's channel: {exc}")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._end("child_died", "")
 
-    def _end(self, status: str, error: str) -> None:
+    def _end(self, status: GradeStatus, error: str) -> None:
         self.replies.put_nowait(EndError(status, error))
         if self.transport is not None:
             self.transport.pause_reading()
@@ -145,10 +153,14 @@ class Session(asyncio.Protocol):
             self._echo_reply(frame, now)
             return
         d = self.drive
-        if d is not None:
-            d.frames += 1
-            if d.frames > m.DEFAULTS.frames_per_drive:
-                raise ProtocolError(f"more than {m.DEFAULTS.frames_per_drive} frames in one drive")
+        # One budget for the whole run, whenever the frames come (after its drives
+        # too): a flood costs this judge, and so its neighbours, at most this much.
+        self.frames += 1
+        if self.frames > m.DEFAULTS.frames_per_run:
+            raise OverLimitError(
+                f"it sent more than {m.DEFAULTS.frames_per_run:,} frames (source calls, "
+                "results, cells) to the grader, the most one run may send"
+            )
         if isinstance(frame, m.Invoke):
             self._invoke(frame, now)
         elif isinstance(frame, m.Call):
