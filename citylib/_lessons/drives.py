@@ -7,7 +7,7 @@ the diagnosis of a slip (:mod:`citylib._lessons.slips`) read nothing else, so th
 self-check and the grader say the same things.
 
 A call *reached the returned value* when the fresh token the judge put in its answer
-is in the returned dict's entry for its source (:func:`used_calls`): overlap, calls-once
+is in what the function returned (:func:`used_calls`): overlap, calls-once
 and total_latency are judged over those calls only. A call whose answer was thrown
 away still counts as a call, but earns nothing.
 """
@@ -102,19 +102,22 @@ def returned_strings(result: Any) -> set[str]:
 
 
 def used_calls(d: DriveRecord) -> dict[str, list[CallRecord]]:
-    """Each source's calls whose answer reached the returned value under its source's
-    name (its fresh token is somewhere in that entry): an answer kept aside, under
-    another key, ran in no lane the merge used."""
+    """Each source's calls whose answer reached the returned value: those whose fresh
+    token is in the returned dict's entry for that source, or, when none is, those
+    whose token is anywhere in what it returned (answers merged under the wrong names,
+    or returned as a list, still reached it). An answer kept aside while the entry
+    holds another call's ran in no lane the merge used."""
+    everywhere = returned_strings(d.result)
     result = d.result if type(d.result) is dict else {}
-    entries = {name: returned_strings(result[name]) for name in d.calls if name in result}
-    return {
-        name: [
-            c for c in made
-            if c.payload is not None and type(c.payload.get("token")) is str
-            and c.payload["token"] in entries.get(name, ())
+    used = {}
+    for name, made in d.calls.items():
+        tokens = [c.payload.get("token") if c.payload is not None else None for c in made]
+        entry = returned_strings(result[name]) if name in result else set()
+        own = [c for c, t in zip(made, tokens, strict=True) if type(t) is str and t in entry]
+        used[name] = own or [
+            c for c, t in zip(made, tokens, strict=True) if type(t) is str and t in everywhere
         ]
-        for name, made in d.calls.items()
-    }  # fmt: skip
+    return used
 
 
 def answered_span(d: DriveRecord) -> float | None:

@@ -463,6 +463,8 @@ def _shown(value: Any) -> str:
         return repr(value)
     if type(value) is str:
         return repr(value[:40])
+    if type(value) is dict and set(value) == {"$object"} and type(value["$object"]) is str:
+        return f"an {value['$object'][:60]}" if value["$object"].startswith("int") else "an object"
     return f"a {type(value).__name__}"
 
 

@@ -225,8 +225,10 @@ def _apply(record: GradeRecord, found: Observed, level: str, job: Job) -> None:
     record.score = _scoring.points(record.status, record.details)
     # The judge is isolated only with a user of the child's own, namespaces, and its
     # loop watched from outside; below that the child runs as the grader's user.
-    record.verified = level == "full" and found.watched and record.status != "grader_fault"
-    if not found.watched and record.status not in ("grader_fault",):
+    # Nothing ran (a job past the grader's limits): nothing could reach the judge.
+    watched = found.watched or not found.ran
+    record.verified = level == "full" and watched and record.status != "grader_fault"
+    if not watched and record.status not in ("grader_fault",):
         record.notes.append("its event loop could not be watched from outside (/proc)")
 
 

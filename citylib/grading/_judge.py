@@ -68,6 +68,7 @@ class Observed:
         output: What it printed (capped), and how much was dropped.
         watched: Whether its loop was watched from outside (``/proc`` readable).
         memory_mb: The child's peak resident memory, MiB (0: not read).
+        ran: Whether a child was started at all (a job past the grader's limits is not).
     """
 
     status: GradeStatus = "error"
@@ -83,6 +84,7 @@ class Observed:
     output_dropped: int = 0
     watched: bool = False
     memory_mb: float = 0.0
+    ran: bool = True
 
 
 async def _conversation(
@@ -230,7 +232,7 @@ async def run_submission(
     found = Observed()
     beyond = over_limit(job)
     if beyond:  # the grader's own limit, named as such: never the student's crash
-        return Observed("over_limit", beyond)
+        return Observed("over_limit", beyond, ran=False)
     parent, inherited = socket.socketpair()
     argv = [sys.executable, "-m", "citylib.grading._child", str(inherited.fileno()),
             str(job.output_limit)]  # fmt: skip

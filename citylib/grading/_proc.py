@@ -98,6 +98,7 @@ class Watch:
         # The stack pointer of the shallowest wait in the loop's epoll seen: the loop's
         # own (nothing the submission runs can wait shallower than the loop's own call).
         self.top: int | None = None
+        self.last_call: tuple[int, int] | None = None  # the last sample's call and first argument
         self.available = bool(self.calls) and loop_fd >= 0 and self.sample() is not None
         self.judge_tid = threading.get_native_id()
 
@@ -110,6 +111,7 @@ class Watch:
         if not text:
             return None
         parts = text.split()
+        self.last_call = None
         if parts[0] == "running":
             return "running"
         try:
@@ -117,6 +119,7 @@ class Watch:
             sp = int(parts[7], 16) if len(parts) > 7 else None
         except (IndexError, ValueError):
             return None
+        self.last_call = (number, first)
         if number not in self.calls or first != self.loop_fd:
             return "blocked"
         if sp is None:
@@ -133,6 +136,15 @@ class Watch:
             return int(text.split()[0]) / 1e9 if text else 0.0
         except (IndexError, ValueError):
             return 0.0
+
+    def timeslices(self) -> int:
+        """How many times the child's main thread has been given a CPU (``schedstat``):
+        unchanged between two samples, it never ran in between."""
+        text = read(f"/proc/{self.pid}/schedstat")
+        try:
+            return int(text.split()[2]) if text else -1
+        except (IndexError, ValueError):
+            return -1
 
     def child_waited(self) -> float:
         """Seconds the child's main thread has waited for a CPU."""

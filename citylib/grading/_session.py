@@ -110,6 +110,7 @@ class Session(asyncio.Protocol):
         self.notes: list[str] = []
         self.late_calls = 0
         self.frames = 0  # every frame but echo replies, over the whole run
+        self.due = 0.0  # when the watch's next tick is due (this judge's clock)
         self.ended_after_verdict = False  # the run ended after the deliverable's verdict
 
     # -- the wire
@@ -233,10 +234,14 @@ class Session(asyncio.Protocol):
         age = now - out.sent
         if age > d.block_limit / 2 and self.watch is not None:
             # Waiting for a CPU (the child's, or this judge's) and this judge's own lag
-            # in reading the reply are not the loop being held.
+            # in reading the reply are not the loop being held. The judge's lag is every
+            # tick it woke late while the echo was out, and how late it is right now (a
+            # judge busy parsing a neighbour's notebook reads the reply late, before its
+            # own tick can notice).
+            pending = max(0.0, now - self.due) if self.due else 0.0
+            own = max(self.watch.judge_waited() - out.judge_waited, out.lag + pending)
             age -= self.watch.child_waited() - out.child_waited
-            age -= self.watch.judge_waited() - out.judge_waited
-            age -= out.lag
+            age -= own
         d.echo_hold = max(d.echo_hold, age)
 
     def _echo(self) -> None:
@@ -278,10 +283,18 @@ class Session(asyncio.Protocol):
                     seen = w.sample()
                     now = _perf()
                     if seen in ("running", "blocked"):
+                        if busy is not None and not busy.continues(w, seen, now, tick):
+                            # This judge looked away (busy, or waiting for a CPU) and
+                            # the child's thread may have been idle in between.
+                            d.sampled_hold = max(d.sampled_hold, busy.held(w))
+                            d.busy += busy.last - busy.first + tick
+                            busy = None
                         if busy is None:
                             busy = _Busy(now, w.child_waited(), w.cpu_seconds())
                         busy.last = now
                         busy.blocked = busy.blocked or seen == "blocked"
+                        busy.call = w.last_call
+                        busy.slices = w.timeslices() if seen == "blocked" else -1
                     else:
                         if busy is not None:
                             d.sampled_hold = max(d.sampled_hold, busy.held(w))
@@ -292,11 +305,12 @@ class Session(asyncio.Protocol):
                 self._echo()
                 self._echo_age(_perf())
                 expected = loop.time() + tick
+                self.due = _perf() + tick
                 await asyncio.sleep(tick)
-                late = loop.time() - expected  # how late this judge itself woke
+                late = max(0.0, loop.time() - expected)  # how late this judge itself woke
                 d.max_lag = max(d.max_lag, late)
                 if self.echo_out is not None:
-                    self.echo_out.lag = max(self.echo_out.lag, late)
+                    self.echo_out.lag += late
         finally:
             if busy is not None and w is not None:
                 d.sampled_hold = max(d.sampled_hold, busy.held(w))
@@ -312,6 +326,22 @@ class _Busy:
     cpu: float  # its CPU time then
     last: float = 0.0
     blocked: bool = False  # seen in a blocking system call, not only running
+    call: tuple[int, int] | None = None  # the last sample's system call, when blocked
+    slices: int = -1  # the thread's CPU turns at the last sample, when blocked
+
+    def continues(self, w: Watch, seen: str, now: float, tick: float) -> bool:
+        """Whether a held sample ``now`` extends this stretch. Close behind the last
+        one, it does; after a gap (this judge looked away) only where the kernel shows
+        the thread stayed put: running all along (what it computed is capped by its CPU
+        time), or still in the same blocking call without ever having run since."""
+        if now - self.last <= 3 * tick:
+            return True
+        if seen == "running":
+            return not self.blocked
+        return (
+            self.blocked and self.call is not None and w.last_call == self.call
+            and self.slices >= 0 and w.timeslices() == self.slices
+        )  # fmt: skip
 
     def held(self, w: Watch) -> float:
         """First to last sample (a lower bound, whatever this judge's lag), less the
