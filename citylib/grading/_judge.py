@@ -186,10 +186,6 @@ async def _stretch(s: Session, found: Observed, deadline: float) -> StretchStatu
     return "pass" if verdict.passed else "fail"
 
 
-#: Import statements above the answer the grader runs, at the most.
-MOST_IMPORTS = 256
-
-
 def _too_large(code: str, which: str) -> str:
     """Why a cell cannot be sent to the child (``""``: it can)."""
     size = len(m.encode_frame(m.RunCell(code, ANSWER_FILE)))
@@ -203,10 +199,10 @@ def _too_large(code: str, which: str) -> str:
 
 def over_limit(job: m.Job) -> str:
     """Which of the grader's own limits a job goes past before it runs (``""``: none)."""
-    if len(job.preamble) > MOST_IMPORTS:
+    if len(job.preamble) > m.DEFAULTS.imports:
         return (
-            f"{len(job.preamble):,} import statements above the answer, more than the "
-            f"grader's limit of {MOST_IMPORTS}: nothing was run"
+            f"more than {m.DEFAULTS.imports} import statements above the answer, the "
+            "grader's limit (each is run on its own): nothing was run"
         )
     for statement in job.preamble:
         if _too_large(statement, "import"):

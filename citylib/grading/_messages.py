@@ -82,6 +82,8 @@ class Defaults:
             submission's time is spent waiting on the judge's slow sources).
         max_workers: The most submissions graded at once.
         frame_bytes: The largest frame either side accepts.
+        imports: Import statements above the answer the grader runs, at the most
+            (past it the notebook is ``over_limit``: each is a round trip).
         frames_per_run: Frames a child may send in its whole run, echo replies aside
             (each answers one echo the judge sent): past it, ``over_limit``.
         tick: Real seconds between the judge's looks at a child's loop (an echo
@@ -109,6 +111,7 @@ class Defaults:
     workers_per_core: int = 6
     max_workers: int = 32
     frame_bytes: int = 256 * 1024
+    imports: int = 256
     frames_per_run: int = 1024
     tick: float = 0.01
     notebook_bytes: int = 20 * 2**20

@@ -283,7 +283,8 @@ class Session(asyncio.Protocol):
                     seen = w.sample()
                     now = _perf()
                     if seen in ("running", "blocked"):
-                        if busy is not None and not busy.continues(w, seen, now, tick):
+                        limit = d.block_limit
+                        if busy is not None and not busy.continues(w, seen, now, tick, limit):
                             # This judge looked away (busy, or waiting for a CPU) and
                             # the child's thread may have been idle in between.
                             d.sampled_hold = max(d.sampled_hold, busy.held(w))
@@ -329,12 +330,15 @@ class _Busy:
     call: tuple[int, int] | None = None  # the last sample's system call, when blocked
     slices: int = -1  # the thread's CPU turns at the last sample, when blocked
 
-    def continues(self, w: Watch, seen: str, now: float, tick: float) -> bool:
-        """Whether a held sample ``now`` extends this stretch. Close behind the last
-        one, it does; after a gap (this judge looked away) only where the kernel shows
+    def continues(self, w: Watch, seen: str, now: float, tick: float, limit: float) -> bool:
+        """Whether a held sample ``now`` extends this stretch. Close behind the last one
+        (within half the limit: an honest thread is held only for moments, and two such
+        moments that close never add up to a hold), it does; after a longer gap (this
+        judge looked away: busy reading a neighbour's notebook, or without a CPU) only
+        where the kernel shows
         the thread stayed put: running all along (what it computed is capped by its CPU
         time), or still in the same blocking call without ever having run since."""
-        if now - self.last <= 3 * tick:
+        if now - self.last <= max(3 * tick, limit / 2):
             return True
         if seen == "running":
             return not self.blocked
