@@ -36,7 +36,8 @@ TIMEOUT = 8.0
 SEED = 271828
 SHM_KEY = 0x5C17_0000 + os.getpid() % 0xFFFF  # one key per test run
 
-_spec = importlib.util.spec_from_file_location("make_submissions", HERE / "submissions" / "make_submissions.py")
+_MAKER = HERE / "submissions" / "make_submissions.py"
+_spec = importlib.util.spec_from_file_location("make_submissions", _MAKER)
 assert _spec is not None and _spec.loader is not None
 make = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(make)
@@ -179,13 +180,16 @@ probe("thread", thread)
 
 def network(port: int, abstract: str) -> str:
     return f"""
-probe("host_loopback", lambda: socket.create_connection(("127.0.0.1", {port}), timeout=1).close() or "CONNECTED")
+def connect(host, port):
+    socket.create_connection((host, port), timeout=1).close()
+    return "CONNECTED"
+probe("host_loopback", lambda: connect("127.0.0.1", {port}))
 def abstract_unix():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect({abstract!r})
     return "CONNECTED"
 probe("abstract_unix", abstract_unix)
-probe("outside_ip", lambda: socket.create_connection(("1.1.1.1", 53), timeout=1).close() or "CONNECTED")
+probe("outside_ip", lambda: connect("1.1.1.1", 53))
 """
 
 
@@ -485,3 +489,14 @@ def test_the_judge_is_out_of_reach(attacked: dict[str, Any]) -> None:
     assert str(SEED) not in record.output
     # A poisoned citylib would break the next child: the second batch graded fine.
     assert attacked["batch2"].records[0].score == 10
+
+
+def test_without_bubblewrap_the_unshare_levels_remain(monkeypatch: pytest.MonkeyPatch) -> None:
+    which = sandboxes.shutil.which
+    monkeypatch.setattr(sandboxes.shutil, "which", lambda n: None if n == "bwrap" else which(n))
+    found = sandboxes.detection.__wrapped__(Limits())
+    assert found.sandbox.level != "bwrap"
+    if os.geteuid() == 0 and found.sandbox.level == "full":
+        assert found.why.startswith("bubblewrap (bwrap) not found on PATH")
+        assert "minimal_filesystem" in found.summary().split("Not held: ")[1]
+        assert {"own_user", "ipc_namespace", "workspace_cap"} <= set(found.sandbox.protections)

@@ -45,7 +45,7 @@ print(json.dumps({{
     "uid": os.geteuid(), "level": found.sandbox.level, "why": found.why,
     "summary": found.summary(), "status": record.status, "score": record.score,
     "max_score": record.max_score, "record_sandbox": record.sandbox,
-    "error": record.error,
+    "error": record.error, "protections": record.protections,
 }}))
 """
 
@@ -133,10 +133,14 @@ def test_unprivileged_with_user_namespaces() -> None:
     assert found["uid"] != 0
     # Where the kernel allows unprivileged user namespaces (this machine's default),
     # a teacher gets the namespaced sandbox; the summary says why not the full one.
-    if found["level"] == "namespaces":
-        uid = found["uid"]
+    if found["level"] in ("bwrap", "namespaces"):  # bwrap where bubblewrap is installed
+        uid, level = found["uid"], found["level"]
         assert found["why"] == f"no user of its own: the grader runs as uid {uid}, not root"
-        assert found["summary"].startswith("sandbox: namespaces — no user of its own")
+        assert found["summary"].startswith(f"sandbox: {level} — no user of its own")
+        assert "own_user" not in found["protections"]
+        assert {"user_namespace", "pid_namespace", "ipc_namespace"} <= set(found["protections"])
+        if level == "bwrap":
+            assert "minimal_filesystem" in found["protections"]
     else:
         assert found["level"] == "limits"
         assert "user namespaces" in found["why"]
@@ -156,6 +160,7 @@ def test_unprivileged_without_user_namespaces() -> None:
     assert "user.max_user_namespaces is 0" in found["why"]
     assert (found["status"], found["score"]) == ("ok", found["max_score"]), found
     assert found["record_sandbox"] == "limits"
+    assert found["protections"] == ["no_threads", "rlimits", "timeout"]
 
 
 def test_a_closed_folder_holding_a_kept_tmp_folder_is_bound_with_what_is_mounted_below(

@@ -266,9 +266,7 @@ def _package_dir() -> Path:
 def _site_dirs() -> list[Path]:
     """The environment's installed packages (a venv's, or the interpreter's own)."""
     paths = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
-    found = [Path(os.path.realpath(p)) for p in sorted(paths) if Path(p).is_dir()]
-    package = _package_dir()
-    return [p for p in found if p != package and p not in package.parents or p == package.parent]
+    return [Path(os.path.realpath(p)) for p in sorted(paths) if Path(p).is_dir()]
 
 
 def _library_dirs() -> list[str]:
@@ -293,8 +291,7 @@ def _bwrap_filesystem() -> tuple[str, ...]:
     libdir = sysconfig.get_config_var("LIBDIR") or ""
     shared = sysconfig.get_config_var("INSTSONAME") or ""
     if sysconfig.get_config_var("Py_ENABLE_SHARED") and shared and Path(libdir, shared).exists():
-        library = Path(libdir, shared).resolve()
-        binds.append((library, Path(libdir, shared)))
+        binds.append((Path(libdir, shared).resolve(), Path(libdir, shared)))
     for n, site in enumerate(_site_dirs()):
         binds.append((site, Path(NEUTRAL, f"site-{n}")))
     binds.append((_package_dir(), Path(NEUTRAL, "lib", "citylib")))
@@ -304,21 +301,23 @@ def _bwrap_filesystem() -> tuple[str, ...]:
             binds.append((Path(os.path.realpath(found)), Path("/usr/bin", tool)))
     args: list[str] = []
     made: set[str] = set()
-    for library in _library_dirs():
-        binds.insert(0, (Path(library), Path(library)))
+    for system in _library_dirs():
+        binds.insert(0, (Path(system), Path(system)))
     for source, target in binds:
         for folder in _ancestors(target):
             if folder not in made:  # bwrap would make them mode 700 as root
                 made.add(folder)
                 args += ["--perms", "0755", "--dir", folder]
         args += ["--ro-bind", str(source), str(target)]
-    for link, target in (("/lib", "usr/lib"), ("/lib64", "usr/lib64")):
+    for link, points_to in (("/lib", "usr/lib"), ("/lib64", "usr/lib64")):
         if Path(link).is_symlink():
-            args += ["--symlink", target, link]
+            args += ["--symlink", points_to, link]
         elif Path(link).is_dir():
             args += ["--ro-bind", link, link]
     # The interpreter's own site-packages (pyenv's, the system's) stays out of sight.
-    base_site = Path(sysconfig.get_paths(vars={"base": str(base), "platbase": str(base)})["purelib"])
+    base_site = Path(
+        sysconfig.get_paths(vars={"base": str(base), "platbase": str(base)})["purelib"]
+    )
     if stdlib in base_site.parents and base_site.is_dir():
         args += ["--tmpfs", str(base_site)]
     python_path = [f"{NEUTRAL}/lib", *(f"{NEUTRAL}/site-{n}" for n in range(len(_site_dirs())))]
