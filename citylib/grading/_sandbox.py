@@ -443,11 +443,6 @@ class Sandbox:
         return [*args, "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
                 *_setpriv(uid)]  # fmt: skip
 
-    def statement(self) -> str:
-        """The protections in force, one line for a teacher."""
-        return "; ".join(PROTECTIONS[p] for p in self.protections)
-
-
 def _setpriv(uid: int) -> list[str]:
     return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
             "--"]  # fmt: skip
