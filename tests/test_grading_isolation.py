@@ -18,6 +18,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,80 @@ def thread():
     return "THREAD"
 probe("thread", thread)
 """
+
+
+DAEMON = """
+import time
+def daemon():
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        if os.fork() == 0:
+            marker = open("/proc/self/comm", "w")
+            marker.write("citylib-daemon")
+            marker.close()
+            time.sleep(600)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    time.sleep(0.2)  # let the grandchild name itself
+    seen = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                seen.append(open(f"/proc/{p}/comm").read().strip())
+            except OSError:
+                pass
+    return "RUNNING" if "citylib-daemon" in seen else "NOT SEEN"
+probe("daemon", daemon)
+"""
+
+
+def _still_there(uids: range) -> list[tuple[int, str]]:
+    """Processes of ``uids`` still alive a moment after the batch returned.
+
+    A killed sandbox's namespace is torn down by the kernel: on a machine with a load
+    average of 10, a process of it was once still listed as the batch returned. What
+    counts is that it is dying, not living on: allow it two seconds.
+    """
+    for _ in range(20):
+        found = processes_of(uids)
+        if not found:
+            return []
+        time.sleep(0.1)
+    return [(pid, _describe_process(pid)) for pid in found]
+
+
+def _describe_process(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text()[:120]
+    except OSError:
+        return "gone"
+
+
+def children_of(parent: int) -> list[int]:
+    """Processes whose parent is ``parent`` (the batch's wrappers, if any were left)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
+def daemons_named(name: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
 
 
 def network(port: int, abstract: str) -> str:
@@ -368,17 +443,27 @@ def attacked(
     try:
         batch1 = grade_batch(first, sandbox=sandbox, timeout=TIMEOUT, seed=SEED, workers=2)
         keys_after = host_shm_keys()
-        left = processes_of(range(sandbox.uid_base, sandbox.uid_base + sandboxes.UID_BLOCK))
+        left = _still_there(range(sandbox.uid_base, sandbox.uid_base + sandboxes.UID_BLOCK))
         batch2 = grade_batch(
             [write(folder, "looks_for_ipc", attack(SHM_READ))],
             sandbox=sandbox, timeout=TIMEOUT, seed=SEED, workers=1,
         )  # fmt: skip
+        # The same sandbox with forks allowed: a daemon really starts, then must die
+        # with the child (its PID namespace ends with it).
+        forking = Sandbox(level, Limits(processes=64), sandbox.uid_base)
+        batch3 = grade_batch(
+            [write(folder, "daemonises", attack(DAEMON))],
+            sandbox=forking, timeout=TIMEOUT, seed=SEED, workers=1,
+        )  # fmt: skip
+        left_after_daemon = _still_there(range(sandbox.uid_base, sandbox.uid_base + 64))
+        children = children_of(os.getpid())
     finally:
         listener.close()
     yield {
         "level": level, "sandbox": sandbox, "batch1": batch1, "batch2": batch2,
         "keys_before": keys_before, "keys_after": keys_after, "left": left,
-        "reached": listener.reached,
+        "reached": listener.reached, "batch3": batch3, "left_after_daemon": left_after_daemon,
+        "children": children,
     }  # fmt: skip
 
 
@@ -424,6 +509,13 @@ def test_no_process_outlives_its_child(attacked: dict[str, Any]) -> None:
     if attacked["level"] in ("bwrap", "full"):
         assert all(tried[k].startswith("blocked") for k in ("fork_daemon", "spawn", "thread"))
     assert attacked["left"] == []  # no process of the sandbox users after the batch
+    # Forks allowed: the daemon really ran, and nothing of it is left now.
+    (daemonised,) = attacked["batch3"].records
+    assert probes(daemonised)["daemon"] == "RUNNING", daemonised.output
+    assert (daemonised.status, daemonised.score) == ("ok", 10), daemonised.error
+    assert attacked["left_after_daemon"] == []
+    assert daemons_named("citylib-daemon") == []
+    assert attacked["children"] == []  # no wrapper of the batch's is left either
 
 
 def test_no_network_not_even_the_hosts_loopback(attacked: dict[str, Any]) -> None:
