@@ -136,6 +136,7 @@ def _jobcomp(path: Path) -> list[dict[str, str]]:
     return [dict(p.split("=", 1) for p in line.split() if "=" in p) for line in lines]
 
 
+@pytest.mark.slurm
 @pytest.mark.timeout(2 * DEMO_TIMEOUT + 120)
 def test_a_slurm_array_grades_the_class_as_one_run_does(tmp_path: Path) -> None:
     reason = _why_slurm_cannot_run()

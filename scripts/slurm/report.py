@@ -49,20 +49,15 @@ def differences(single: Path, merged: Path) -> list[str]:
     return found
 
 
-def most_running(squeue_log: Path, array_job: int) -> int:
-    """The most tasks of ``array_job`` one snapshot of squeue showed RUNNING."""
-    snapshots = squeue_log.read_text(encoding="utf-8").split("--- ")
-    return max(
-        (
-            sum(
-                line.split()[0].startswith(f"{array_job}_") and line.split()[2] == "RUNNING"
-                for line in snapshot.splitlines()[1:]
-                if len(line.split()) > 2
-            )
-            for snapshot in snapshots
-        ),
-        default=0,
-    )
+def running(squeue_log: Path, array_job: int) -> list[tuple[float, int]]:
+    """(time, tasks of ``array_job`` RUNNING) for every squeue snapshot the demo took."""
+    counts = []
+    for snapshot in squeue_log.read_text(encoding="utf-8").split("--- ")[1:]:
+        stamp, *lines = snapshot.splitlines()
+        rows = [line.split() for line in lines if len(line.split()) > 2]
+        tasks = [r for r in rows if r[0].startswith(f"{array_job}_")]
+        counts.append((float(stamp), sum(r[2] == "RUNNING" for r in tasks)))
+    return counts
 
 
 def main(out: Path) -> int:
@@ -86,12 +81,14 @@ def main(out: Path) -> int:
     merged_at = (grades / "all" / "grades.json").stat().st_mtime
     diffs = differences(out / "single" / "grades.csv", grades / "all" / "grades.csv")
     start_at = times["array_start"]
+    seen = running(out / "squeue.log", times["array_job"])
     summary = {
         **times,
         "array_seconds": round(max(written, default=start_at) - start_at, 2),
         "array_and_merge_seconds": round(merged_at - start_at, 2),
         "single_seconds": round(times["single_end"] - times["single_start"], 2),
-        "most_tasks_running_at_once": most_running(out / "squeue.log", times["array_job"]),
+        "most_tasks_running_at_once": max((n for _, n in seen), default=0),
+        "queued_seconds": round(min((t for t, n in seen if n), default=start_at) - start_at, 2),
         "tasks": slices,
         "differences": diffs,
     }
@@ -101,7 +98,8 @@ def main(out: Path) -> int:
     print(
         f"   array job {times['array_job']} ({len(slices)} tasks, {times['cpus_per_task']} CPU "
         f"each, at most {summary['most_tasks_running_at_once']} running at once by squeue): "
-        f"{summary['array_seconds']} s from sbatch to the last slice written, "
+        f"{summary['array_seconds']} s from sbatch to the last slice written (the first "
+        f"task seen running after {summary['queued_seconds']} s), "
         f"{summary['array_and_merge_seconds']} s with the merge job {times['merge_job']}"
     )
     print(f"   one un-sharded run: {summary['single_seconds']} s")
