@@ -39,6 +39,10 @@ now() { date +%s.%N; }
 [ "$(id -u)" = 0 ] || cannot "slurmd and munged run as root, and this is uid $(id -u)"
 [ -x "$CITYLIB" ] || fail "no $CITYLIB: run make install first"
 
+# One demo at a time: they would share the ports (and apt).
+exec 9>/tmp/citylib-slurm-demo.lock
+flock -w "$TIMEOUT" 9 || fail "another slurm-demo held the lock for ${TIMEOUT} s"
+
 # --- install (only what is missing) ---------------------------------------------------
 need=()
 for tool in slurmctld slurmd sbatch munged mungekey; do
@@ -49,14 +53,10 @@ if [ "${#need[@]}" -gt 0 ]; then
     say "installing slurm-wlm and munge (missing: ${need[*]})"
     started=$(now)
     timeout "$TIMEOUT" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive timeout "$TIMEOUT" \
-        apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+    DEBIAN_FRONTEND=noninteractive timeout "$TIMEOUT" apt-get install -y -qq \
+        -o DPkg::Lock::Timeout=120 --no-install-recommends slurm-wlm munge >/dev/null
     say "installed in $(python3 -c "print(f'{$(now) - $started:.1f}')") s"
 fi
-
-# One demo at a time: they would share the ports.
-exec 9>/tmp/citylib-slurm-demo.lock
-flock -w "$TIMEOUT" 9 || fail "another slurm-demo held the lock for ${TIMEOUT} s"
 
 # --- a private single-node cluster --------------------------------------------------------
 STATE=$(mktemp -d /tmp/citylib-slurm.XXXXXX)
