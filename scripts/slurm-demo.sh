@@ -85,7 +85,7 @@ stop() {
         wait "$pid" 2>/dev/null
     done
     if [ "${#pids[@]}" -gt 0 ]; then
-        say "stopped slurmd, slurmctld and munged (pids ${pids[*]})"
+        say "stopped munged, slurmctld and slurmd (pids ${pids[*]})"
     fi
     mkdir -p "$OUT/logs"
     cp -r "$STATE/log/." "$OUT/logs/" 2>/dev/null
