@@ -53,6 +53,7 @@ from citylib._core.watch import (
     Stall,
     Watch,
     code_place,
+    held_threshold,
     is_cell,
     is_user_code,
 )
@@ -280,11 +281,15 @@ for _name in _PASSED_THROUGH:
 
 # A class statement cannot give its instances a __qualname__ of their own (the name
 # is the class's); slots made by type() can, and asyncio's repr of a task reads it.
-_Traced = type("_Traced", (_TracedSteps,), {
-    "__slots__": ("__qualname__", "__name__"),
-    "__module__": __name__,
-    "__doc__": _TracedSteps.__doc__,
-})
+_Traced = type(
+    "_Traced",
+    (_TracedSteps,),
+    {
+        "__slots__": ("__qualname__", "__name__"),
+        "__module__": __name__,
+        "__doc__": _TracedSteps.__doc__,
+    },
+)
 
 
 class _TracedOther(_Traced):  # type: ignore[misc,valid-type]
@@ -412,15 +417,31 @@ class Recording(Generic[T]):
             events.append(meta_event("thread_name", 1, tid, {"name": lane.name}))
             events.append(meta_event("thread_sort_index", 1, tid, {"sort_index": tid}))
             for span in lane.spans:
-                events.append(_complete(span.kind, span.kind, tid, span.start, span.end,
-                                        {"where": span.where, "status": lane.status}))
+                events.append(
+                    _complete(
+                        span.kind,
+                        span.kind,
+                        tid,
+                        span.start,
+                        span.end,
+                        {"where": span.where, "status": lane.status},
+                    )
+                )
         stall_tid = len(self.lanes) + 1
         if self.stalls:
             events.append(meta_event("thread_name", 1, stall_tid, {"name": "stalls"}))
             events.append(meta_event("thread_sort_index", 1, stall_tid, {"sort_index": stall_tid}))
         for stall in self.stalls:
-            events.append(_complete(f"stall at {stall.where}", "stall", stall_tid, stall.start,
-                                    stall.start + stall.duration, {"code": stall.code}))
+            events.append(
+                _complete(
+                    f"stall at {stall.where}",
+                    "stall",
+                    stall_tid,
+                    stall.start,
+                    stall.start + stall.duration,
+                    {"code": stall.code},
+                )
+            )
         return {
             "traceEvents": events,
             "displayTimeUnit": "ms",
@@ -432,8 +453,16 @@ def _complete(
     name: str, cat: str, tid: int, start: float, end: float, args: dict[str, Any]
 ) -> dict[str, Any]:
     ts = round(start * MICROS)
-    return {"name": name, "cat": cat, "ph": "X", "pid": 1, "tid": tid, "ts": ts,
-            "dur": max(0, round(end * MICROS) - ts), "args": args}
+    return {
+        "name": name,
+        "cat": cat,
+        "ph": "X",
+        "pid": 1,
+        "tid": tid,
+        "ts": ts,
+        "dur": max(0, round(end * MICROS) - ts),
+        "args": args,
+    }
 
 
 _active: contextvars.ContextVar[Recorder[Any] | None] = contextvars.ContextVar(
@@ -448,7 +477,8 @@ class Recorder(Generic[T]):
     """Records the lanes of a block; use :func:`record` or :func:`run`.
 
     Args:
-        threshold: Real seconds of holding that count as a stall.
+        threshold: Real seconds of holding that count as a stall (default: the
+            course's rule, :func:`~citylib._core.watch.held_threshold`).
         recording: The recording to fill (a subclass adds drawing).
         block_name: The block's own lane's name (default: its function's name,
             ``"this cell"`` in a notebook).
@@ -456,13 +486,14 @@ class Recorder(Generic[T]):
 
     def __init__(
         self,
-        threshold: float = STALL_THRESHOLD,
+        threshold: float | None = None,
         *,
         recording: Recording[T] | None = None,
         block_name: str | None = None,
         frame: FrameType | None = None,
     ) -> None:
         self.recording: Recording[T] = recording if recording is not None else Recording()
+        threshold = held_threshold() if threshold is None else threshold
         self.recording.threshold = threshold
         self._watch = Watch(threshold, announce=False)
         self._block_name = block_name
@@ -502,8 +533,9 @@ class Recorder(Generic[T]):
     def _note_block_where(self) -> None:
         """The block is creating its first task: the line it is about to await it on."""
         if self._frame is not None:
-            self._block_where.append(code_place(self._frame.f_code.co_filename,
-                                                self._frame.f_lineno))
+            self._block_where.append(
+                code_place(self._frame.f_code.co_filename, self._frame.f_lineno)
+            )
 
     # -- entering and leaving --------------------------------------------------------
 
@@ -563,13 +595,15 @@ class Recorder(Generic[T]):
         lanes = []
         for task, (created, qualname) in enumerate(self._born):
             finished, outcome, name = ends.get(task, (end, "pending", names.get(task, "")))
-            lanes.append(Lane(
-                name=name if name and not _DEFAULT_TASK_NAME.fullmatch(name) else qualname,
-                start=created - origin,
-                end=finished,
-                status=outcome,
-                spans=tuple(spans[task]),
-            ))
+            lanes.append(
+                Lane(
+                    name=name if name and not _DEFAULT_TASK_NAME.fullmatch(name) else qualname,
+                    start=created - origin,
+                    end=finished,
+                    status=outcome,
+                    spans=tuple(spans[task]),
+                )
+            )
         self._born = []
         return [self._block_lane(lanes, end), *lanes] if self._frame is not None else lanes
 
@@ -628,8 +662,9 @@ class Recorder(Generic[T]):
         def on_yield(code: CodeType, offset: int, value: object) -> None:
             caller = sys._getframe(1)
             if caller is home:
-                block.append(("yield", read() - origin,
-                              code_place(code.co_filename, caller.f_lineno)))
+                block.append(
+                    ("yield", read() - origin, code_place(code.co_filename, caller.f_lineno))
+                )
 
         monitoring.register_callback(self._tool, events.PY_RESUME, on_resume)
         monitoring.register_callback(self._tool, events.PY_YIELD, on_yield)
@@ -789,7 +824,7 @@ def _block_frame() -> FrameType:
 
 @contextmanager
 def record(
-    threshold: float = STALL_THRESHOLD, *, recording: Recording[Any] | None = None
+    threshold: float | None = None, *, recording: Recording[Any] | None = None
 ) -> Iterator[Recording[Any]]:
     """Record every task started inside the block, and the block's own code, as lanes.
 
@@ -802,7 +837,8 @@ def record(
     The recording is filled in when the block ends, also when it ends in an error.
 
     Args:
-        threshold: Real seconds of holding that count as a stall.
+        threshold: Real seconds of holding that count as a stall (default: the
+            course's rule, :func:`~citylib._core.watch.held_threshold`).
         recording: The recording to fill (default: a new :class:`Recording`).
     """
     try:
@@ -823,7 +859,7 @@ def record(
 def run(
     main: Coroutine[Any, Any, T],
     *,
-    threshold: float = STALL_THRESHOLD,
+    threshold: float | None = None,
     recording: Recording[T] | None = None,
 ) -> Recording[T]:
     """Like ``asyncio.run(main())``, recording every task as a lane; ``main`` is the first.
@@ -834,7 +870,8 @@ def run(
 
     Args:
         main: The coroutine, such as ``main()``.
-        threshold: Real seconds of holding that count as a stall.
+        threshold: Real seconds of holding that count as a stall (default: the
+            course's rule, :func:`~citylib._core.watch.held_threshold`).
         recording: The recording to fill (default: a new :class:`Recording`).
     """
     if not asyncio.iscoroutine(main):
@@ -867,4 +904,3 @@ def run(
     rec = recorder.recording
     rec.result = box.get("result")
     return rec
-

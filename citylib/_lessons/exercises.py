@@ -20,7 +20,6 @@ from citylib._core.stream import plan_reply
 from citylib._core.timeline import Timeline
 from citylib._lessons.crashes import most_lanes_in_use
 from citylib._lessons.practice import (
-    HELD,
     Check,
     Exercise,
     GiveUpError,
@@ -85,8 +84,13 @@ def _together(tl: Timeline, names: Sequence[str], label: str = "the cars drove a
 
 
 def _held(beats_gap: float) -> Check:
-    ok = beats_gap < HELD
-    measured = f"the longest silence of the heartbeat was {beats_gap:.2f} s"
+    # The watcher's stalls are at least the course's threshold long: any is a hold.
+    ok = beats_gap == 0
+    measured = (
+        f"the event loop stood still for {beats_gap:.2f} s of real time"
+        if beats_gap
+        else "the event loop never stood still"
+    )
     cause = ""
     if not ok:
         cause = (

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from citylib._core import clock
+from citylib._core.watch import Stall, Watch
 
 __all__ = [
     "STATUSES",
@@ -268,41 +269,37 @@ def _report(verdict: Verdict, exercise: Exercise) -> str:
 
 @dataclass
 class Beats:
-    """A heartbeat's record: when it beat, in city seconds, and the longest silence."""
+    """What the loop watcher saw while an answer ran: every time the loop was held.
 
-    times: list[float] = field(default_factory=list)
+    Attributes:
+        stalls: Each stretch the loop stood still at least ``threshold`` (real seconds).
+        threshold: The course's one rule at the clock's speed
+            (:func:`~citylib._core.watch.held_threshold`).
+    """
+
+    stalls: list[Stall] = field(default_factory=list)
+    threshold: float = 0.0
 
     @property
     def longest_gap(self) -> float:
-        """City seconds of the longest silence between two beats (or since the start)."""
-        return max((b - a for a, b in zip(self.times, self.times[1:], strict=False)), default=0.0)
+        """Real seconds the loop was held at the longest (0 when it never was)."""
+        return max((s.duration for s in self.stalls), default=0.0)
 
 
 @contextmanager
-def heartbeat(every: float = 0.1) -> Iterator[Beats]:
-    """A tiny task beating every ``every`` city seconds while the block runs.
+def heartbeat() -> Iterator[Beats]:
+    """Ask the one loop watcher whether the block held the event loop.
 
-    Its longest silence is how long the loop was held: a polite answer keeps it near
-    ``every``; a ``time.sleep(1 city second)`` makes it at least 1.
+    The same watcher, with the same threshold, that draws the lanes charts' stalls and
+    the roadblock sign (:class:`~citylib._core.watch.Watch`), so a check and a chart
+    of the same answer never disagree. The name stays from the heartbeat it was.
     """
-    beats = Beats([clock.now()])
-
-    async def beat() -> None:
-        while True:
-            await clock.sleep(every)
-            beats.times.append(clock.now())
-
-    task = asyncio.get_running_loop().create_task(beat(), name="heartbeat")
-    try:
+    beats = Beats()
+    watcher = Watch(announce=False)
+    beats.threshold = watcher.threshold
+    with watcher:
         yield beats
-    finally:
-        task.cancel()
-        beats.times.append(clock.now())
-
-
-#: A beat this many city seconds late means the loop was held (polite answers stay far
-#: under it even on a loaded machine at a fast clock; a blocking city second exceeds it).
-HELD = 0.8
+    beats.stalls = list(watcher.roadblocks)
 
 
 # -- predict, then run -----------------------------------------------------------------------

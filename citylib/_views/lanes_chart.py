@@ -59,8 +59,9 @@ def lanes_chart(recording: Recording[Any], *, title: str | None = None) -> Figur
         for span in lane.spans:
             boxes[span.kind].append(box(span.start, max(span.end, span.start), y))
     ax.add_collection(
-        PolyCollection(boxes["waiting"], facecolors=WAITING[1], edgecolors="#9A9A9A",
-                       hatch="///", linewidths=0)
+        PolyCollection(
+            boxes["waiting"], facecolors=WAITING[1], edgecolors="#9A9A9A", hatch="///", linewidths=0
+        )
     )
     for kind, (_, colour) in (("awaiting", AWAITING), ("running", RUNNING)):
         # A step of a few microseconds still shows: an edge of the bar's own colour.
@@ -69,8 +70,9 @@ def lanes_chart(recording: Recording[Any], *, title: str | None = None) -> Figur
         )
     end = max(recording.makespan, recording.duration, 1e-3)
     for stall in recording.stalls:
-        ax.axvspan(stall.start, stall.start + stall.duration, color=STALL[1], alpha=0.15, lw=0,
-                   zorder=0)
+        ax.axvspan(
+            stall.start, stall.start + stall.duration, color=STALL[1], alpha=0.15, lw=0, zorder=0
+        )
         label = f"held {stall.duration:.2f} s: {stall.where}"
         if stall.code:
             label += f"  {without_emoji(stall.code)}"
@@ -83,8 +85,12 @@ def lanes_chart(recording: Recording[Any], *, title: str | None = None) -> Figur
             fontsize=8,
             color="#8B1A1A",
             va="top",
-            bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none",
-                  "alpha": 0.85},
+            bbox={
+                "boxstyle": "round,pad=0.2",
+                "facecolor": "white",
+                "edgecolor": "none",
+                "alpha": 0.85,
+            },
         )
     for y, lane in enumerate(lanes[:_NAMED_ROWS]):
         if lane.status != "done":
@@ -101,17 +107,25 @@ def lanes_chart(recording: Recording[Any], *, title: str | None = None) -> Figur
         held = (
             "the loop was never held"
             if not count
-            else "the loop was held once" if count == 1 else f"the loop was held {count} times"
+            else "the loop was held once"
+            if count == 1
+            else f"the loop was held {count} times"
         )
         title = f"Your lanes: {len(lanes)} in {recording.makespan:.2f} s; {held}"
     ax.set_title(title, loc="left", fontsize=10)
     tidy(ax)
     handles = [Patch(color=c, label=label) for label, c in (RUNNING, AWAITING)]
     if boxes["waiting"]:
-        handles.insert(0, Patch(facecolor=WAITING[1], hatch="///", edgecolor="#9A9A9A",
-                                label=WAITING[0]))
+        handles.insert(
+            0, Patch(facecolor=WAITING[1], hatch="///", edgecolor="#9A9A9A", label=WAITING[0])
+        )
     if recording.stalls:
         handles.append(Patch(color=STALL[1], alpha=0.3, label=STALL[0]))
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 2), fontsize=8,
-               frameon=False)
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncols=min(len(handles), 2),
+        fontsize=8,
+        frameon=False,
+    )
     return fig

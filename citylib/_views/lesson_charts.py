@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from citylib._core import clock
-from citylib._core.watch import STALL_THRESHOLD, silences
+from citylib._core.watch import held_threshold, silences
 from citylib._lessons.crashes import HEARTBEAT, Lesson
 from citylib._lessons.surge import SurgeResult
 from citylib._views import race_charts as charts
@@ -76,7 +76,7 @@ def _draw_heartbeat(ax: Axes, beats: Sequence[float]) -> None:
     if not list(pairwise(beats)):
         return
     # The loop watcher's rule decides what counts as held, not the jitter of a busy loop.
-    held = silences(beats, HEARTBEAT, at_least=STALL_THRESHOLD * clock.speed())
+    held = silences(beats, HEARTBEAT, at_least=held_threshold() * clock.speed())
     if not held:
         return
     start, gap = max(held, key=lambda h: h[1])

@@ -58,8 +58,9 @@ async def check(parallel_fetch: Callable[..., Any], *, draw: bool = True) -> Non
     drives = sum(1 for lane in yours if lane.name.startswith("parallel_fetch, drive "))
     # Nothing to see when nothing ran (the stub) or every drive stopped at its error.
     if draw and drives and verdict is not None and verdict.status not in ("not_attempted", "error"):
-        drawn: Recording[Any] = Recording(stalls=rec.stalls, threshold=rec.threshold,
-                                          duration=rec.duration, _lanes=yours)
+        drawn: Recording[Any] = Recording(
+            stalls=rec.stalls, threshold=rec.threshold, duration=rec.duration, _lanes=yours
+        )
         held = "the loop was held" if rec.stalls else "the loop was never held"
         title = f"Your parallel_fetch in the self-check: {drives} drives; {held}"
         charts.show(lanes_chart(drawn, title=title), alt=drawn.summary())
