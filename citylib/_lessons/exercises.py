@@ -689,6 +689,7 @@ async def chat_or_sorry():
         "the deadline raises to return the fallback.",
     ],
     judge=_judge_fallback,
+    real_seconds=True,  # 06's lesson says asyncio.timeout(2): it works as written
 )
 
 
