@@ -475,6 +475,7 @@ async def judge(
     settings: JudgeSettings | None = None,
     *,
     stretch: bool = False,
+    on_drive: Callable[[DriveRecord], object] | None = None,
 ) -> Verdict:
     """Drive ``fn`` with fresh instrumented sources and check what it did.
 
@@ -483,6 +484,8 @@ async def judge(
         settings: Seed, number of drives, latency scale and tolerances.
         stretch: Judge a one-lane ``sequential_fetch`` instead: the calls must
             *not* overlap.
+        on_drive: Called with each drive's record as it ends (the self-check draws
+            each source call from it).
 
     Returns:
         The :class:`Verdict`. A function that still raises ``NotImplementedError``
@@ -494,6 +497,8 @@ async def judge(
     drives: list[DriveRecord] = []
     for number in range(settings.drives):
         drive = await _drive(fn, settings, number, STRETCH_NAME if stretch else ANSWER_NAME)
+        if on_drive is not None:
+            on_drive(drive)
         if drive.not_implemented:
             return Verdict("not_attempted", drives=number + 1)
         drives.append(drive)

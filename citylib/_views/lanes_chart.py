@@ -3,8 +3,10 @@
 A running stretch (the lane holds the loop) is vermillion, an awaiting one (suspended
 at an ``await``, the loop free for the others) blue, as in notebook 02's heartbeat
 chart. Each stall is a shaded band across every lane, labelled with the line that
-held the loop. All the bars of one kind are one collection, so a thousand lanes draw
-in well under a second (``make bench``).
+held the loop. The axis counts city seconds, like every chart of the course (the
+recording's real seconds times its speed); a stall's length is given in real time,
+the one place real time is the point. All the bars of one kind are one collection,
+so a thousand lanes draw in well under a second (``make bench``).
 """
 
 from __future__ import annotations
@@ -50,7 +52,10 @@ def lanes_chart(recording: Recording[Any], *, title: str | None = None) -> Figur
         "awaiting": [],
     }
 
+    k = recording.speed  # recorded real seconds -> the city seconds a learner reads
+
     def box(a: float, b: float, y: float) -> list[tuple[float, float]]:
+        a, b = a * k, b * k
         return [(a, y - height / 2), (b, y - height / 2), (b, y + height / 2), (a, y + height / 2)]
 
     for y, lane in enumerate(lanes):
@@ -68,17 +73,22 @@ def lanes_chart(recording: Recording[Any], *, title: str | None = None) -> Figur
         ax.add_collection(
             PolyCollection(boxes[kind], facecolors=colour, edgecolors=colour, linewidths=0.6)
         )
-    end = max(recording.makespan, recording.duration, 1e-3)
+    end = max(recording.makespan, recording.duration, 1e-3) * k
     for stall in recording.stalls:
         ax.axvspan(
-            stall.start, stall.start + stall.duration, color=STALL[1], alpha=0.15, lw=0, zorder=0
+            stall.start * k,
+            (stall.start + stall.duration) * k,
+            color=STALL[1],
+            alpha=0.15,
+            lw=0,
+            zorder=0,
         )
-        label = f"held {stall.duration:.2f} s: {stall.where}"
+        label = f"held {stall.duration:.2f} s of real time: {stall.where}"
         if stall.code:
             label += f"  {without_emoji(stall.code)}"
         ax.annotate(
             label,
-            (stall.start, 1),
+            (stall.start * k, 1),
             xytext=(3, -3),
             textcoords="offset points",
             xycoords=("data", "axes fraction"),
@@ -94,14 +104,14 @@ def lanes_chart(recording: Recording[Any], *, title: str | None = None) -> Figur
         )
     for y, lane in enumerate(lanes[:_NAMED_ROWS]):
         if lane.status != "done":
-            ax.text(lane.end, y, f" {lane.status}", va="center", fontsize=8, color=TEXT)
+            ax.text(lane.end * k, y, f" {lane.status}", va="center", fontsize=8, color=TEXT)
     step = 1 if rows <= _NAMED_ROWS else -(-rows // _NAMED_ROWS)
     ticks = list(range(0, len(lanes), step))
     ax.set_yticks(ticks, [without_emoji(lanes[i].name) or "lane" for i in ticks])
     # Room above the first lane for the stalls' labels.
     ax.set_ylim(rows - 0.4, -1.2 if recording.stalls else -0.6)
     ax.set_xlim(0, end * 1.12)
-    ax.set_xlabel("seconds since the recording began (real time)")
+    ax.set_xlabel("city seconds since the recording began")
     if title is None:
         count = len(recording.stalls)
         held = (
@@ -111,7 +121,7 @@ def lanes_chart(recording: Recording[Any], *, title: str | None = None) -> Figur
             if count == 1
             else f"the loop was held {count} times"
         )
-        title = f"Your lanes: {len(lanes)} in {recording.makespan:.2f} s; {held}"
+        title = f"Your lanes: {len(lanes)} in {recording.city(recording.makespan):.2f} s; {held}"
     ax.set_title(title, loc="left", fontsize=10)
     tidy(ax)
     handles = [Patch(color=c, label=label) for label, c in (RUNNING, AWAITING)]
