@@ -472,7 +472,15 @@ def test_serve_chat_counts_users_answered() -> None:
         assert one_lane.answered_at[0] >= 3.95
         assert highway.done and 2.95 <= highway.answered_at[-2] < 4.5
         assert "waits about 2 minutes" in one_lane.summary()  # 4 s + 39 × 3 s
-        assert len(rush_chart([one_lane, highway]).axes) == 1
+        fig = rush_chart([one_lane, highway])
+        (ax,) = fig.axes
+        # The one lane's few answers get an inset of their own: on the 40-user axis its
+        # line looked flat at 0.
+        (inset,) = ax.child_axes
+        assert inset.get_ylim()[1] == len(one_lane.answered_at) + 1
+        assert "zoomed in" in inset.get_title(loc="left") and "still in line" in inset.get_title(
+            loc="left"
+        )
 
     run(body)
 
