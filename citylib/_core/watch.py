@@ -18,8 +18,8 @@ client) stops the whole highway, and nothing says so. :func:`watch` says so::
     with roadblock.watch():
         await asyncio.gather(polite(), rude())
 
-prints ``🚧 1 roadblock: the event loop was stuck for 0.30 s at this cell, line 3
-in rude(): time.sleep(0.3)``.
+prints ``🚧 1 roadblock: the event loop was stuck for 0.30 s of real time at this
+cell, line 3 in rude(): time.sleep(0.3)``.
 
 How it works: a watchdog thread pings the event loop (``call_soon_threadsafe``)
 every few milliseconds. A healthy loop answers at once; when an answer is later
@@ -166,7 +166,11 @@ class Stall:
     def __str__(self) -> str:
         inside = "" if self.function == "<module>" else f" in {self.function}()"
         code = f": {self.code}" if self.code else ""
-        return f"stuck for {self.duration:.2f} s at {self.place or self.where}{inside}{code}"
+        # Real time, and said so: the one figure a learner reads that is not city seconds.
+        return (
+            f"stuck for {self.duration:.2f} s of real time at "
+            f"{self.place or self.where}{inside}{code}"
+        )
 
 
 class Watch:
@@ -285,7 +289,7 @@ class Watch:
         if not found:
             return (
                 "✅ No roadblocks: the event loop never stood still for "
-                f"{self.threshold:g} s or more."
+                f"{self.threshold:g} s of real time or more."
             )
         if len(found) == 1:
             return f"🚧 1 roadblock: the event loop was {found[0]}"
