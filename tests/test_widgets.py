@@ -500,3 +500,15 @@ def test_widget_text_for_readers_without_a_kernel_is_short_and_stable() -> None:
     for widget in (HighwayToggle(), AwaitToggle(), RaceWidget(), ChatbotToggle(users=10)):
         text = repr(widget)
         assert len(text) <= 110 and text.startswith(type(widget).__name__ + ": ")
+
+
+def test_the_live_rush_board_zooms_in_on_the_one_lane() -> None:
+    from citylib._views.chatbot import RushBoard
+
+    board = RushBoard(1000, 16.0)
+    (zoom,) = board.ax.child_axes
+    assert zoom.get_ylim()[1] < 10  # its own axis: a handful of users, not 1,000
+    png = board.frame({"sync": ([12.0, 15.0], 16.0)}, 16.0)
+    assert png.startswith(b"\x89PNG")
+    _, ys = board.zoom_line.get_data()
+    assert max(ys) == 2 and (board.zoom, board.zoom_line) in board._moving

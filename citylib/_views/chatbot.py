@@ -32,6 +32,9 @@ __all__ = ["COLOURS", "ChatbotToggle", "RushBoard", "rush_chart"]
 #: Each server's line colour, by mode.
 COLOURS = {"sync": "#D55E00", "async": "#0072B2"}
 
+#: Answers few enough to get a zoomed view: on a 1,000-user axis they read as none.
+_FEW = 5
+
 
 def _steps(answered: Sequence[float], now: float) -> tuple[list[float], list[float]]:
     """A step line of users answered over time, from 0 to ``now``."""
@@ -78,7 +81,7 @@ def _mark_the_few(ax: Axes, rushes: Sequence[ChatRush]) -> None:
     one answered"; the inset's own axis (0 to a few users) shows each step, the dots
     each answer, and the note who they were.
     """
-    few = [r for r in rushes if r.answered_at and len(r.answered_at) <= 5]
+    few = [r for r in rushes if r.answered_at and len(r.answered_at) <= _FEW]
     if not few:
         return
     inset = ax.inset_axes((0.3, 0.3, 0.36, 0.4))
@@ -134,6 +137,21 @@ class RushBoard(LiveBoard):
         }
         self.clock = ax.axvline(0, color="#444444", linewidth=0.8, alpha=0.6, animated=True)
         ax.legend(loc="center right", fontsize=9, frameon=False)
+        # The one lane answers a handful on a 1,000-user axis, a line flat at 0 there:
+        # an inset with its own 0-to-few axis shows each of its answers as it comes.
+        self.zoom = zoom = ax.inset_axes((0.3, 0.3, 0.36, 0.4))
+        zoom.set_xlim(0, horizon * 1.02)
+        zoom.set_ylim(-0.2, _FEW + 0.5)
+        zoom.set_yticks(range(_FEW + 1))
+        zoom.tick_params(labelsize=7)
+        zoom.set_title(
+            f"{without_emoji(SERVERS['sync'])}, zoomed in: its first {_FEW} users",
+            fontsize=7.5,
+            loc="left",
+            color=COLOURS["sync"],
+        )
+        tidy(zoom, grid="both")
+        self.zoom_line = zoom.plot([], [], color=COLOURS["sync"], linewidth=2.0, animated=True)[0]
         self.freeze()
 
     def frame(
@@ -145,6 +163,9 @@ class RushBoard(LiveBoard):
             line = self.lines[mode]
             line.set_data(*_steps(*curve))
             self.moving(self.ax, line)
+            if mode == "sync":
+                self.zoom_line.set_data(*_steps(*curve))
+                self.moving(self.zoom, self.zoom_line)
         if now is not None:
             self.clock.set_xdata([now, now])
             self.moving(self.ax, self.clock)
