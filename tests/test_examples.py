@@ -88,10 +88,7 @@ def test_examples_read_like_the_seed(example: str, seed_lines: list[str]) -> Non
 def test_step2_runs_as_a_script() -> None:
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / "step2_first_async_function.py")],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
+        capture_output=True, text=True, timeout=30, check=True,
     )
     assert done.stdout.strip() == "{'city': 'Citypopy', 'temp': '22°C'}"
 
@@ -134,10 +131,7 @@ def test_weather_route_serves_many_at_once() -> None:
     took, answers = get_all(weather_route.app, *["/weather"] * 5)
     assert {a.status_code for a in answers} == {200}
     assert answers[0].json() == {
-        "service": "weather",
-        "city": "Citypopy",
-        "temp": "22°C",
-        "latency": 1.0,
+        "service": "weather", "city": "Citypopy", "temp": "22°C", "latency": 1.0,
     }
     assert took == pytest.approx(1.0, abs=1e-6)  # five 1 s requests side by side, not 5 s
 
@@ -146,11 +140,9 @@ def _pytest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     # nbval is for notebooks, and loading it imports nbformat, whose jsonschema takes
     # 1.4 s to start: twice that per run of three tiny tests that need anyio's plugin.
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:nbval", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:nbval",
+         *args],
+        capture_output=True, text=True, timeout=60, cwd=cwd,
     )
 
 
@@ -182,9 +174,6 @@ def test_the_stream_words_tests_catch_a_time_sleep_stream(tmp_path: Path) -> Non
 def test_stream_words_runs_as_a_script() -> None:
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / "stream_words.py")],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
+        capture_output=True, text=True, timeout=30, check=True,
     )
     assert done.stdout.strip() == "Many lanes, zero waiting."

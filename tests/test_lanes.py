@@ -358,6 +358,7 @@ def test_a_recording_does_not_keep_a_forgotten_task_alive() -> None:
     ]
 
 
+
 def test_a_recorded_task_reads_as_the_learners_and_a_forgotten_one_runs_its_finally() -> None:
     import gc
 

@@ -168,20 +168,16 @@ def test_whose_code_is_it() -> None:
 def test_places_are_named_without_machine_paths() -> None:
     cell = "/tmp/ipykernel_4242/1234567.py"
     assert describe_place(cell, 3, home=cell) == "this cell, line 3"
-    assert describe_place(cell, 3, home="/tmp/ipykernel_4242/999.py") == ("a notebook cell, line 3")
+    assert describe_place(cell, 3, home="/tmp/ipykernel_4242/999.py") == (
+        "a notebook cell, line 3"
+    )
     assert describe_place("<ipython-input-4-0123abcd>", 2) == "cell In[4], line 2"
     assert describe_place("/home/someone/project/app.py", 12) == "app.py, line 12"
 
 
 def test_a_roadblock_reads_well_and_hides_its_path() -> None:
     found = Stall(
-        0.0,
-        0.31,
-        "cell In[1], line 3",
-        "time.sleep(0.3)",
-        "rude",
-        3,
-        "this cell, line 3",
+        0.0, 0.31, "cell In[1], line 3", "time.sleep(0.3)", "rude", 3, "this cell, line 3",
         "/tmp/x/1.py",
     )
     assert (

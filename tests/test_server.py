@@ -77,10 +77,7 @@ def test_every_system_answers_every_route(app: Any, prefix: str) -> None:
     )
     assert weather.status_code == 200
     assert weather.json() == {
-        "service": "weather",
-        "city": "Citypopy",
-        "temp": "22°C",
-        "latency": 0.2,
+        "service": "weather", "city": "Citypopy", "temp": "22°C", "latency": 0.2,
     }
     assert image.json()["service"] == "image"
     assert chat.json()["reply"].startswith("Hello from Popy")
@@ -108,7 +105,9 @@ def test_city_report_gathers_on_the_highway_but_not_in_one_lane(app: Any) -> Non
     ("system", "together"),
     [("async", True), ("threadpool", True), ("blocking", False), ("trap", False)],
 )
-def test_lanes_of_each_system(app: Any, system: str, together: bool, careful_clock: float) -> None:
+def test_lanes_of_each_system(
+    app: Any, system: str, together: bool, careful_clock: float
+) -> None:
     paths = [system_path(system, "weather", 1)] * 4
     took, answers = timed(app, *paths)
     assert all(a.status_code == 200 for a in answers)

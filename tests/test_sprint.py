@@ -1004,23 +1004,10 @@ def test_a_number_written_in_fails_even_when_a_busy_machine_made_the_drives_late
     settings = JudgeSettings()
 
     def late_drives(first: float, second: float) -> list[DriveRecord]:
-        made = [
-            ({"weather": 0.9, "maps": 1.5, "chat": 1.2}, 2.95, first),
-            ({"weather": 2.6, "maps": 3.4, "chat": 2.9}, 3.5, second),
-        ]
-        return [
-            DriveRecord(
-                lat,
-                {},
-                took / 8.0,
-                0.0,
-                0.5,
-                speed=8.0,
-                result_type="dict",
-                result={"total_latency": value},
-            )
-            for lat, took, value in made
-        ]
+        made = [({"weather": 0.9, "maps": 1.5, "chat": 1.2}, 2.95, first),
+                ({"weather": 2.6, "maps": 3.4, "chat": 2.9}, 3.5, second)]
+        return [DriveRecord(lat, {}, took / 8.0, 0.0, 0.5, speed=8.0, result_type="dict",
+                            result={"total_latency": value}) for lat, took, value in made]
 
     def latency_check(drives: list[DriveRecord]) -> CheckResult:
         return next(c for c in verdict_of(drives, settings).checks if c.id == "total_latency")

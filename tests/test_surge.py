@@ -136,10 +136,7 @@ def silent_port() -> Iterator[int]:
 def test_users_give_up_on_a_server_that_never_answers(silent_port: int) -> None:
     seen: list[Progress] = []
     result = surge.surge_blocking(
-        f"http://127.0.0.1:{silent_port}/weather",
-        10,
-        patience=2.0,
-        on_progress=seen.append,
+        f"http://127.0.0.1:{silent_port}/weather", 10, patience=2.0, on_progress=seen.append,
         progress_every=clock.to_real(0.5),
     )
     assert result.timeouts == 10
@@ -186,15 +183,8 @@ def test_error_answers_are_errors() -> None:
 
 def made_up(statuses: list[str], speed: float = 1.0) -> SurgeResult:
     hits = [Hit(0.0, 1.0 + i / 10, s, 200 if s == "ok" else None) for i, s in enumerate(statuses)]
-    return SurgeResult(
-        "http://127.0.0.1:1/async/weather",
-        len(hits),
-        hits,
-        max(h.end for h in hits),
-        speed,
-        30.0,
-        "⚡ async def + await",
-    )
+    return SurgeResult("http://127.0.0.1:1/async/weather", len(hits), hits,
+                       max(h.end for h in hits), speed, 30.0, "⚡ async def + await")
 
 
 def test_percentile_nearest_rank() -> None:

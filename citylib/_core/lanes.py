@@ -284,15 +284,11 @@ for _name in _PASSED_THROUGH:
 
 # A class statement cannot give its instances a __qualname__ of their own (the name
 # is the class's); slots made by type() can, and asyncio's repr of a task reads it.
-_Traced = type(
-    "_Traced",
-    (_TracedSteps,),
-    {
-        "__slots__": ("__qualname__", "__name__"),
-        "__module__": __name__,
-        "__doc__": _TracedSteps.__doc__,
-    },
-)
+_Traced = type("_Traced", (_TracedSteps,), {
+    "__slots__": ("__qualname__", "__name__"),
+    "__module__": __name__,
+    "__doc__": _TracedSteps.__doc__,
+})
 
 
 class _TracedOther(_Traced):  # type: ignore[misc,valid-type]
@@ -433,31 +429,15 @@ class Recording(Generic[T]):
             events.append(meta_event("thread_name", 1, tid, {"name": lane.name}))
             events.append(meta_event("thread_sort_index", 1, tid, {"sort_index": tid}))
             for span in lane.spans:
-                events.append(
-                    _complete(
-                        span.kind,
-                        span.kind,
-                        tid,
-                        span.start,
-                        span.end,
-                        {"where": span.where, "status": lane.status},
-                    )
-                )
+                events.append(_complete(span.kind, span.kind, tid, span.start, span.end,
+                                        {"where": span.where, "status": lane.status}))
         stall_tid = len(self.lanes) + 1
         if self.stalls:
             events.append(meta_event("thread_name", 1, stall_tid, {"name": "stalls"}))
             events.append(meta_event("thread_sort_index", 1, stall_tid, {"sort_index": stall_tid}))
         for stall in self.stalls:
-            events.append(
-                _complete(
-                    f"stall at {stall.where}",
-                    "stall",
-                    stall_tid,
-                    stall.start,
-                    stall.start + stall.duration,
-                    {"code": stall.code},
-                )
-            )
+            events.append(_complete(f"stall at {stall.where}", "stall", stall_tid, stall.start,
+                                    stall.start + stall.duration, {"code": stall.code}))
         return {
             "traceEvents": events,
             "displayTimeUnit": "ms",
@@ -469,16 +449,8 @@ def _complete(
     name: str, cat: str, tid: int, start: float, end: float, args: dict[str, Any]
 ) -> dict[str, Any]:
     ts = round(start * MICROS)
-    return {
-        "name": name,
-        "cat": cat,
-        "ph": "X",
-        "pid": 1,
-        "tid": tid,
-        "ts": ts,
-        "dur": max(0, round(end * MICROS) - ts),
-        "args": args,
-    }
+    return {"name": name, "cat": cat, "ph": "X", "pid": 1, "tid": tid, "ts": ts,
+            "dur": max(0, round(end * MICROS) - ts), "args": args}
 
 
 _active: contextvars.ContextVar[Recorder[Any] | None] = contextvars.ContextVar(
@@ -550,9 +522,8 @@ class Recorder(Generic[T]):
     def _note_block_where(self) -> None:
         """The block is creating its first task: the line it is about to await it on."""
         if self._frame is not None:
-            self._block_where.append(
-                code_place(self._frame.f_code.co_filename, self._frame.f_lineno)
-            )
+            self._block_where.append(code_place(self._frame.f_code.co_filename,
+                                                self._frame.f_lineno))
 
     # -- entering and leaving --------------------------------------------------------
 
@@ -612,15 +583,13 @@ class Recorder(Generic[T]):
         lanes = []
         for task, (created, qualname) in enumerate(self._born):
             finished, outcome, name = ends.get(task, (end, "pending", names.get(task, "")))
-            lanes.append(
-                Lane(
-                    name=name if name and not _DEFAULT_TASK_NAME.fullmatch(name) else qualname,
-                    start=created - origin,
-                    end=finished,
-                    status=outcome,
-                    spans=tuple(spans[task]),
-                )
-            )
+            lanes.append(Lane(
+                name=name if name and not _DEFAULT_TASK_NAME.fullmatch(name) else qualname,
+                start=created - origin,
+                end=finished,
+                status=outcome,
+                spans=tuple(spans[task]),
+            ))
         self._born = []
         return [self._block_lane(lanes, end), *lanes] if self._frame is not None else lanes
 
@@ -679,9 +648,8 @@ class Recorder(Generic[T]):
         def on_yield(code: CodeType, offset: int, value: object) -> None:
             caller = sys._getframe(1)
             if caller is home:
-                block.append(
-                    ("yield", read() - origin, code_place(code.co_filename, caller.f_lineno))
-                )
+                block.append(("yield", read() - origin,
+                              code_place(code.co_filename, caller.f_lineno)))
 
         monitoring.register_callback(self._tool, events.PY_RESUME, on_resume)
         monitoring.register_callback(self._tool, events.PY_YIELD, on_yield)
@@ -921,3 +889,4 @@ def run(
     rec = recorder.recording
     rec.result = box.get("result")
     return rec
+

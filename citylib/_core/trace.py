@@ -62,7 +62,9 @@ def _unpack(source: RaceResult | Timeline, index: int) -> tuple[str, list[Trip]]
         return source.title, list(source.timeline)
     if isinstance(source, Timeline):
         return source.name or f"timeline {index}", list(source)
-    raise TypeError(f"a trace is made of race results or timelines, not {type(source).__name__}")
+    raise TypeError(
+        f"a trace is made of race results or timelines, not {type(source).__name__}"
+    )
 
 
 def _pack(spans: Iterable[tuple[int, int, Trip]]) -> list[list[tuple[int, int, Trip]]]:

@@ -583,10 +583,8 @@ def repeated_latency(drives: Sequence[DriveRecord]) -> int | float | None:
     same number (``None`` otherwise): written in, not measured."""
     values = [d.result.get("total_latency") for d in drives if isinstance(d.result, dict)]
     first = values[0] if values else None
-    if (
-        len(values) > 1
-        and isinstance(first, (int, float))
-        and all(type(v) in (int, float) and v == first for v in values)
+    if len(values) > 1 and isinstance(first, (int, float)) and all(
+        type(v) in (int, float) and v == first for v in values
     ):
         return first
     return None

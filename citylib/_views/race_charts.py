@@ -40,8 +40,6 @@ _STATUS_MARK = {
     "cancelled": " cancelled",
     "destroyed": " destroyed by gc",
 }
-
-
 def _rows(trips: Sequence[Trip], requests: Sequence[Request] | None) -> list[str]:
     """Row order: the requests' arrival order, else first arrival on the timeline."""
     if requests is not None:

@@ -27,28 +27,13 @@ MAX_LANES = 24
 
 def _waiting_bar(ax: Axes, y: float, start: float, end: float) -> None:
     if end > start:
-        ax.barh(
-            y,
-            end - start,
-            left=start,
-            height=0.6,
-            color=WAIT,
-            hatch="///",
-            edgecolor="#9A9A9A",
-            linewidth=0,
-        )
+        ax.barh(y, end - start, left=start, height=0.6, color=WAIT, hatch="///",
+                edgecolor="#9A9A9A", linewidth=0)
 
 
 def _token_ticks(ax: Axes, y: float, times: Sequence[float]) -> None:
-    ax.plot(
-        times,
-        [y] * len(times),
-        linestyle="none",
-        marker="|",
-        markersize=11,
-        markeredgewidth=1.3,
-        color=_CHAT,
-    )
+    ax.plot(times, [y] * len(times), linestyle="none", marker="|", markersize=11,
+            markeredgewidth=1.3, color=_CHAT)
 
 
 def _legend(ax: Axes, *extra: tuple[str, dict[str, object]]) -> None:
@@ -57,20 +42,12 @@ def _legend(ax: Axes, *extra: tuple[str, dict[str, object]]) -> None:
 
     handles = [
         Patch(color=WAIT, hatch="///", label="waiting: nothing to read yet"),
-        Line2D(
-            [],
-            [],
-            linestyle="none",
-            marker="|",
-            markersize=10,
-            color=_CHAT,
-            label="a token arrives",
-        ),
+        Line2D([], [], linestyle="none", marker="|", markersize=10, color=_CHAT,
+               label="a token arrives"),
     ]
     handles += [Patch(label=label, **style) for label, style in extra]  # type: ignore[arg-type]
-    ax.figure.legend(
-        handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False
-    )
+    ax.figure.legend(handles=handles, loc="outside lower center", ncols=len(handles),
+                     fontsize=8, frameon=False)
 
 
 def first_words_chart(result: FirstWords) -> Figure:
@@ -79,24 +56,12 @@ def first_words_chart(result: FirstWords) -> Figure:
     ax = fig.add_subplot()
     _waiting_bar(ax, 0, 0, result.first_token)
     _token_ticks(ax, 0, result.tokens)
-    ax.annotate(
-        f"first word {result.first_token:.1f} s",
-        (result.first_token, 0),
-        xytext=(0, 14),
-        textcoords="offset points",
-        ha="left",
-        fontsize=8,
-    )
+    ax.annotate(f"first word {result.first_token:.1f} s", (result.first_token, 0),
+                xytext=(0, 14), textcoords="offset points", ha="left", fontsize=8)
     _waiting_bar(ax, 1, 0, result.one_shot)
     ax.barh(1, 0.08, left=result.one_shot - 0.04, height=0.6, color=_CHAT)
-    ax.annotate(
-        f"everything at once, {result.one_shot:.1f} s",
-        (result.one_shot, 1),
-        xytext=(6, 0),
-        textcoords="offset points",
-        va="center",
-        fontsize=8,
-    )
+    ax.annotate(f"everything at once, {result.one_shot:.1f} s", (result.one_shot, 1),
+                xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
     ax.set_yticks([0, 1], ["streamed\n(async for)", "one-shot\n(await)"])
     ax.set_ylim(1.6, -0.8)
     ax.set_xlim(0, max(result.one_shot, result.streamed_total) * 1.35)
@@ -129,9 +94,8 @@ def streams_chart(results: StreamRush | Sequence[StreamRush]) -> Figure:
         ax.set_xlabel("city seconds")
         more = f" (first {MAX_LANES} of {rush.users:,})" if rush.users > MAX_LANES else ""
         heading = without_emoji(rush.title)
-        ax.set_title(
-            f"{heading}{more}\nlast stream ends at {rush.finish:.1f} s", loc="left", fontsize=10
-        )
+        ax.set_title(f"{heading}{more}\nlast stream ends at {rush.finish:.1f} s",
+                     loc="left", fontsize=10)
         tidy(ax)
     axes[0].set_yticks(range(rows), [f"user {i + 1}" for i in range(rows)], fontsize=8)
     _legend(axes[0])
@@ -146,20 +110,12 @@ def pipeline_chart(result: Pipeline) -> Figure:
     top.step(xs, ys, where="post", color="#0072B2", linewidth=2, label="items waiting")
     if result.maxsize:
         top.axhline(result.maxsize, color="black", linestyle="--", linewidth=1)
-        top.annotate(
-            f"maxsize={result.maxsize}",
-            (0, result.maxsize),
-            xytext=(2, 3),
-            textcoords="offset points",
-            fontsize=8,
-        )
+        top.annotate(f"maxsize={result.maxsize}", (0, result.maxsize), xytext=(2, 3),
+                     textcoords="offset points", fontsize=8)
     top.set_ylabel("in the queue")
     top.set_ylim(0, max(result.peak_depth, result.maxsize, 1) * 1.25)
-    top.set_title(
-        f"{result.title}: {result.producers} producers, {result.workers} workers",
-        loc="left",
-        fontsize=11,
-    )
+    top.set_title(f"{result.title}: {result.producers} producers, {result.workers} workers",
+                  loc="left", fontsize=11)
     bx, by = zip(*[*result.blocked, (result.done, 0)], strict=True)
     bottom.step(bx, by, where="post", color=_FAILED, linewidth=2, linestyle="-.")
     bottom.fill_between(bx, by, step="post", color=_FAILED, alpha=0.15)
@@ -171,14 +127,8 @@ def pipeline_chart(result: Pipeline) -> Figure:
     for ax in (top, bottom):
         tidy(ax, grid="both")
     if not result.peak_blocked:
-        bottom.text(
-            result.done / 2,
-            result.producers / 2,
-            "no producer ever waited",
-            ha="center",
-            fontsize=9,
-            color=TEXT,
-        )
+        bottom.text(result.done / 2, result.producers / 2, "no producer ever waited",
+                    ha="center", fontsize=9, color=TEXT)
     return fig
 
 
@@ -195,23 +145,13 @@ def retry_chart(result: RetryRun) -> Figure:
     for a in result.attempts:
         y = rows[a.request]
         if a.request in previous:
-            ax.plot(
-                [previous[a.request], a.start],
-                [y, y],
-                color="#9A9A9A",
-                linewidth=1.2,
-                linestyle=":",
-            )
+            ax.plot([previous[a.request], a.start], [y, y], color="#9A9A9A", linewidth=1.2,
+                    linestyle=":")
         style: dict[str, object] = (
             {"color": colour("translate")}
             if a.ok
-            else {
-                "color": colour("translate"),
-                "hatch": "xx",
-                "edgecolor": "black",
-                "linewidth": 1.0,
-                "alpha": 0.55,
-            }
+            else {"color": colour("translate"), "hatch": "xx", "edgecolor": "black",
+                  "linewidth": 1.0, "alpha": 0.55}
         )
         ax.barh(y, a.end - a.start, left=a.start, height=0.6, **style)  # type: ignore[arg-type]
         previous[a.request] = a.end
@@ -225,9 +165,8 @@ def retry_chart(result: RetryRun) -> Figure:
     shared = result.horizon * 1.2 + 0.5
     ax.set_xlim(0, shared if result.finish <= shared else result.finish * 1.1 + 0.5)
     ax.set_xlabel("city seconds")
-    ax.set_title(
-        f"Retries, {result.title}: done after {result.finish:.1f} s", loc="left", fontsize=11
-    )
+    ax.set_title(f"Retries, {result.title}: done after {result.finish:.1f} s",
+                 loc="left", fontsize=11)
     tidy(ax)
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -235,18 +174,10 @@ def retry_chart(result: RetryRun) -> Figure:
     fig.legend(
         handles=[
             Patch(color=colour("translate"), label="a try that answered"),
-            Patch(
-                facecolor=colour("translate"),
-                hatch="xx",
-                edgecolor="black",
-                alpha=0.55,
-                label="a try that failed",
-            ),
+            Patch(facecolor=colour("translate"), hatch="xx", edgecolor="black", alpha=0.55,
+                  label="a try that failed"),
             Line2D([], [], color="#9A9A9A", linestyle=":", label="backing off"),
         ],
-        loc="outside lower center",
-        ncols=3,
-        fontsize=8,
-        frameon=False,
+        loc="outside lower center", ncols=3, fontsize=8, frameon=False,
     )
     return fig
