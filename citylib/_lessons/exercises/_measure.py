@@ -14,6 +14,7 @@ from typing import Any
 
 from citylib._core import services
 from citylib._core.timeline import Timeline
+from citylib._core.watch import held_threshold
 from citylib._lessons.practice import Check, GiveUpError
 
 __all__ = [
@@ -86,7 +87,7 @@ def held(beats_gap: float) -> Check:
     measured = (
         f"the event loop stood still for {beats_gap:.2f} s of real time"
         if beats_gap
-        else "the event loop never stood still"
+        else f"the event loop was never held ({held_threshold():g} s of real time or more)"
     )
     cause = ""
     if not ok:
