@@ -34,7 +34,6 @@ from citylib.grading._batch import Batch
 from citylib.grading._messages import (
     DEFAULTS,
     BatchReport,
-    CheckOutcome,
     DriveReport,
     GradeRecord,
 )
@@ -82,6 +81,7 @@ _STRETCH_LINE = {
     "not_attempted": "not attempted.",
     "error": "⚠️ the stretch cell raised an error (see the notes).",
 }
+
 
 def batch_report(batch: Batch) -> BatchReport:
     """The batch as the typed report ``grades.json`` holds."""
@@ -141,7 +141,9 @@ def _render(template: str, **values: Any) -> str:
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+    return (
+        text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+    )
 
 
 def _score_text(r: GradeRecord) -> str:
@@ -156,7 +158,7 @@ def _hint_kind(record: GradeRecord) -> str:
         return record.status
     if record.status != "error":
         return ""
-    if "as a notebook" in record.error or "nbformat" in record.error:
+    if any(w in record.error for w in ("as a notebook", "nbformat", "symbolic link")):
         return "not_a_notebook"
     if record.error.startswith("SyntaxError"):
         return "syntax"
@@ -241,9 +243,7 @@ def feedback_page(r: GradeRecord, report: BatchReport) -> str:
     )
 
 
-def class_page(
-    report: BatchReport, pages: dict[str, str], problems: Sequence[str] = ()
-) -> str:
+def class_page(report: BatchReport, pages: dict[str, str], problems: Sequence[str] = ()) -> str:
     """The class at a glance: the two charts, what needs the teacher's attention
     (``problems``), and the table of submissions."""
     records = report.submissions
@@ -469,7 +469,8 @@ def write_reports(
         ],
     )
     written["unmatched"], written["twice"] = unmatched, twice
-    notes = [*problems, *twice]
+    skipped = batch.skipped if isinstance(batch, Batch) else []
+    notes = [*skipped, *problems, *twice]
     if unmatched:
         notes.append(f"canvas.csv leaves out {len(unmatched)} submission(s) the roster does "
                      f"not name: {', '.join(unmatched)}")  # fmt: skip
