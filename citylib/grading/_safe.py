@@ -61,8 +61,8 @@ def csv_cell(value: Any) -> Any:
     :data:`CSV_CELL_CHARS` characters, and never starting like a formula."""
     if not isinstance(value, str):
         return value
-    text = printable(value.replace("\r\n", "\n")).replace("\r", "\n")
-    text = " ⏎ ".join(text.split("\n"))  # one row, one physical line
+    lines = value.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    text = printable(" ⏎ ".join(lines))  # one row, one physical line
     if len(text) > CSV_CELL_CHARS:
         text = f"{text[:CSV_CELL_CHARS]}… ({len(text) - CSV_CELL_CHARS:,} more characters)"
     if text.startswith(FORMULA_STARTS):
