@@ -146,6 +146,14 @@ def _cut(text: str, limit: int) -> str:
     )
 
 
+def _describe(level: str) -> str:
+    """The sandbox level in words (a level this version does not know: said so)."""
+    try:
+        return describe(level)
+    except KeyError:
+        return "a level this grader does not know"
+
+
 def _score_text(r: GradeRecord) -> str:
     if r.score is None:
         return "no score"
@@ -277,7 +285,7 @@ def class_page(report: BatchReport, pages: dict[str, str], problems: Sequence[st
         max_score=DEFAULTS.max_score,
         scored=len(scored),
         judged=len(judged),
-        sandbox_text=describe(report.sandbox),
+        sandbox_text=_describe(report.sandbox),
         histogram=histogram,
         passing=passing,
         alt_rates=", ".join(f"{name} {100 * rate:.0f}%" for name, rate in rates),
