@@ -398,13 +398,13 @@ def _safe_report(report: BatchReport) -> BatchReport:
     infinite shown as no number, with a note saying so."""
     data = report.to_dict()
     for record in data["submissions"]:
-        for kind in ("drives", "stretch_drives"):
+        for kind, what in (("drives", "drive"), ("stretch_drives", "stretch drive")):
             for drive in record[kind]:
                 value = drive["reported"]
                 if isinstance(value, float) and not math.isfinite(value):
                     drive["reported"] = None
                     record["notes"].append(
-                        f"drive {drive['drive'] + 1}: your total_latency was {value!r}, "
+                        f"{what} {drive['drive'] + 1}: your total_latency was {value!r}, "
                         "not a number of seconds"
                     )
     ready, _ = json_ready(data, nulls=False)

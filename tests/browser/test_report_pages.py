@@ -47,6 +47,8 @@ PAYLOADS = (
     "\u202e<b>reversed</b>",
 )
 HOSTILE = "".join(PAYLOADS)
+#: The pages screenshotted into test-artifacts/browser/ (report-*.png).
+SHOWN = ("class", "prints", "script_window")
 
 #: Elements a report may hold; anything else came from a student.
 ALLOWED = {
@@ -159,8 +161,9 @@ def test_hostile_pages_run_no_student_markup(
 ) -> None:
     for path in pages:
         target = path if policy == "csp" else _without_policy(path)
-        shot = artifacts_dir / f"report-{path.parent.parent.name}-{path.stem}-{policy}.png"
-        state = _open(browser, target, shot if path.stem in ("class", "prints") else None)
+        batch = path.parent.name if path.stem == "class" else path.parent.parent.name
+        shot = artifacts_dir / f"report-{batch}-{path.stem[:24]}-{policy}.png"
+        state = _open(browser, target, shot if path.stem.startswith(SHOWN) else None)
         where = f"{path} ({policy})"
         assert state["pwned"] is None, where
         assert state["dialogs"] == [] and state["errors"] == [], where
