@@ -455,7 +455,8 @@ def grade_batch(
         timeout: Seconds each submission's cells and drives may take.
         settings: How the judge drives ``parallel_fetch`` (drives, tolerances).
         seed: The latencies' seed (default: ``settings.seed`` when settings are
-            given, else a fresh secret one); the same seed, the same verdicts.
+            given, else a fresh secret one), mixed with each file's hash
+            (:func:`submission_seed`): the same seed and file, the same verdict.
         speed: The city clock's speed inside the children.
         limits: Resource limits (default :class:`Limits`).
         sandbox: A sandbox to use instead of the strongest one found here.

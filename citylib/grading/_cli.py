@@ -169,8 +169,8 @@ def add_cli(subparsers: Any) -> None:
         "--seed",
         type=int,
         default=None,
-        help="seed of the judge's latencies (default: a fresh secret one, kept in grades.json; "
-        "give it again to regrade)",
+        help="seed of the judge's latencies, mixed with each file's hash (default: a fresh "
+        "secret one, kept in grades.json; give one seed to every --shard of a class)",
     )
     parser.add_argument(
         "--speed",
