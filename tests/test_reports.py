@@ -123,6 +123,7 @@ def hostile_class(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     for sub in ("a", "b"):  # two x.ipynb, one roster entry "x"
         (folder / sub).mkdir()
         shutil.copy(untouched, folder / sub / "x.ipynb")
+    os.symlink(SOLUTION.parent, folder / "linked")  # a folder linked to the solutions
     roster = root / "roster.csv"
     roster.write_text(
         "submission,Student,ID,SIS User ID,SIS Login ID,Section\n"
@@ -130,6 +131,7 @@ def hostile_class(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         encoding="utf-8",
     )
     paths = sorted(str(p) for p in folder.rglob("*.ipynb"))
+    paths.append(str(folder / "linked" / SOLUTION.name))  # as the shell's */*.ipynb finds it
     paths.append(str(folder / "alice.ipynb"))  # given twice
     out = root / "out"
     argv = ["grade", *paths, "--out", str(out), "--roster", str(roster), "--quiet",
@@ -193,6 +195,7 @@ def test_what_is_not_a_notebook_file_is_skipped_with_a_message(graded: dict[str,
     assert "folder.ipynb: skipped, a folder, not a notebook file" in err
     assert "pipe.ipynb: skipped, not a regular file" in err
     assert "alice.ipynb: skipped, the same file as" in err  # given twice, graded once
+    assert f"linked/{SOLUTION.name}: skipped, its folder" in err and "is a symbolic link" in err
     page = (graded["out"] / "class.html").read_text(encoding="utf-8")
     assert "Needs your attention" in page and "folder.ipynb: skipped" in page
     nested = graded["records"]["nested.ipynb"]
@@ -331,6 +334,7 @@ def test_bidi_and_control_characters_are_shown_not_obeyed() -> None:
     assert printable("a\x1b[31mred\x07") == "a\\x1b[31mred\\x07"
     assert printable("caf\udce9") == "caf\\xe9" and printable("\ud800") == "\\ud800"
     assert printable("line\nnext", keep_newlines=False) == "line\\nnext"
+    assert labels([Path("/c/a\n=1+2.ipynb")]) == ["a\\n=1+2.ipynb"]  # one CSV line
     assert labels([Path(os.fsdecode(b"/c/caf\xe9.ipynb"))]) == ["caf\\xe9.ipynb"]
 
 

@@ -199,7 +199,32 @@ def gradable(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
         else:
             seen[info.st_dev, info.st_ino] = path
             kept.append(path)
-    return kept, skipped
+    linked = _in_linked_folders(kept)
+    skipped.extend(
+        f"{printable(str(p), keep_newlines=False)}: skipped, its folder {printable(linked[p])} "
+        "is a symbolic link (a submission is named by its own path)"
+        for p in kept
+        if p in linked
+    )
+    return [p for p in kept if p not in linked], skipped
+
+
+def _in_linked_folders(paths: Sequence[Path]) -> dict[Path, str]:
+    """The paths below the submissions' common folder through a folder that is a
+    symbolic link (``mallory/`` linked to ``alice/``), each with that folder."""
+    if len(paths) < 2:
+        return {}
+    absolute = {p: Path(os.path.abspath(p)) for p in paths}
+    common = Path(os.path.commonpath([a.parent for a in absolute.values()]))
+    found: dict[Path, str] = {}
+    for path, full in absolute.items():
+        folder = common
+        for part in full.parent.relative_to(common).parts:
+            folder /= part
+            if folder.is_symlink():
+                found[path] = str(folder)
+                break
+    return found
 
 
 def in_shard(label: str, shard: tuple[int, int]) -> bool:
