@@ -296,6 +296,23 @@ def test_stretch_and_error_formulas_are_quoted() -> None:
     assert len(csv_cell("x" * 10**6)) < CSV_CELL_CHARS + 40  # a huge string, capped
 
 
+def test_a_stretch_status_a_name_and_an_error_are_never_formulas(tmp_path: Path) -> None:
+    record = GradeRecord("=1+2.ipynb", "=1+2.ipynb", "0" * 64, status="ok", score=3,
+                         stretch='=HYPERLINK("http://evil.example","bonus")',
+                         error="@SUM(1+1)*cmd|' /C calc'!A0", sandbox="-2+3")  # fmt: skip
+    report = report_of(record)
+    report.sandbox = "bwrap-of-the-future"  # a level this version does not know
+    write_reports(report, tmp_path)
+    header, values = read_csv(tmp_path / "grades.csv")
+    row = dict(zip(header, values, strict=True))
+    assert row["submission"] == "'=1+2.ipynb" and row["stretch"].startswith("'=HYPERLINK(")
+    assert row["error"].startswith("'@SUM") and row["sandbox"] == "'-2+3"
+    assert row["score"] == "3"  # numbers stay numbers
+    canvas = read_csv(tmp_path / "canvas.csv")
+    assert canvas[2] == ["'=1+2.ipynb", "", "", "", "", "3"]
+    assert "a level this grader does not know" in (tmp_path / "class.html").read_text("utf-8")
+
+
 def test_grades_json_is_strict_and_says_why(tmp_path: Path) -> None:
     record = hostile_record()
     record.drives[0].held = math.inf  # the judge's own number, should one ever be

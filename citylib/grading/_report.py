@@ -303,7 +303,7 @@ def summary(batch: Batch | BatchReport) -> str:
     lines = [
         f"Graded {len(records)} submission(s) in {report.seconds:.1f} s "
         f"({report.per_minute:.0f}/min, {report.workers} workers): {counts or 'none'}",
-        f"Sandbox: {report.sandbox} ({describe(report.sandbox)}); verified: "
+        f"Sandbox: {report.sandbox} ({_describe(report.sandbox)}); verified: "
         f"{'yes' if report.verified else 'no'}; seed {report.seed}",
     ]
     for r in records:
