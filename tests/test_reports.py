@@ -310,7 +310,7 @@ def test_a_stretch_status_a_name_and_an_error_are_never_formulas(tmp_path: Path)
     assert row["score"] == "3"  # numbers stay numbers
     canvas = read_csv(tmp_path / "canvas.csv")
     assert canvas[2] == ["'=1+2.ipynb", "", "", "", "", "3"]
-    assert "a level this grader does not know" in (tmp_path / "class.html").read_text("utf-8")
+    assert "sandbox bwrap-of-the-future" in (tmp_path / "class.html").read_text("utf-8")
 
 
 def test_grades_json_is_strict_and_says_why(tmp_path: Path) -> None:

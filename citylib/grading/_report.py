@@ -146,14 +146,6 @@ def _cut(text: str, limit: int) -> str:
     )
 
 
-def _describe(level: str) -> str:
-    """The sandbox level in words (a level this version does not know: said so)."""
-    try:
-        return describe(level)
-    except KeyError:
-        return "a level this grader does not know"
-
-
 def _score_text(r: GradeRecord) -> str:
     if r.score is None:
         return "no score"
@@ -285,7 +277,7 @@ def class_page(report: BatchReport, pages: dict[str, str], problems: Sequence[st
         max_score=DEFAULTS.max_score,
         scored=len(scored),
         judged=len(judged),
-        sandbox_text=_describe(report.sandbox),
+        sandbox_text=describe(report.sandbox),
         histogram=histogram,
         passing=passing,
         alt_rates=", ".join(f"{name} {100 * rate:.0f}%" for name, rate in rates),
@@ -303,7 +295,7 @@ def summary(batch: Batch | BatchReport) -> str:
     lines = [
         f"Graded {len(records)} submission(s) in {report.seconds:.1f} s "
         f"({report.per_minute:.0f}/min, {report.workers} workers): {counts or 'none'}",
-        f"Sandbox: {report.sandbox} ({_describe(report.sandbox)}); verified: "
+        f"Sandbox: {report.sandbox} ({describe(report.sandbox)}); verified: "
         f"{'yes' if report.verified else 'no'}; seed {report.seed}",
     ]
     for r in records:
