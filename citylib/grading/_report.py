@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -37,7 +38,7 @@ from citylib.grading._messages import (
     DriveReport,
     GradeRecord,
 )
-from citylib.grading._safe import csv_cell, json_ready, printable, strict_json
+from citylib.grading._safe import csv_cell, json_ready, printable
 from citylib.grading._sandbox import describe
 
 __all__ = [
@@ -408,10 +409,15 @@ def _json_text(report: BatchReport) -> str:
     """grades.json's text: strict JSON. A value that is no JSON number is ``null``, and
     its record's notes say which and why."""
     data = report.to_dict()
-    for i, record in enumerate(data["submissions"]):
-        data["submissions"][i], reasons = json_ready(record)
-        data["submissions"][i]["notes"].extend(reasons)
-    return strict_json(data)
+    records = data.pop("submissions")
+    data, _ = json_ready(data)
+    data["submissions"] = []
+    for record in records:
+        ready, reasons = json_ready(record)
+        ready["notes"].extend(reasons)
+        data["submissions"].append(ready)
+    # allow_nan=False: had anything slipped past json_ready, this raises, never writes NaN.
+    return json.dumps(data, ensure_ascii=False, allow_nan=False)
 
 
 def write_reports(
