@@ -10,7 +10,12 @@ threads), which virtual time cannot see.
 from __future__ import annotations
 
 import asyncio
+import gc
+import io
 import json
+import linecache
+import warnings
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +39,13 @@ FALLBACK = practice.FALLBACK
 
 
 def _bind(exercise: Any, source: str) -> Any:
+    """Run the learner's cell as Jupyter does: its lines readable (linecache), so that a
+    message can show the learner's own line."""
+    code = PRELUDE + source
+    name = f"<cell {exercise.id} {abs(hash(code))}>"
+    linecache.cache[name] = (len(code), None, code.splitlines(True), name)
     namespace: dict[str, Any] = {}
-    exec(PRELUDE + source, namespace)
+    exec(compile(code, name, "exec"), namespace)
     return namespace[exercise.answer_name]
 
 
@@ -92,19 +102,19 @@ def test_no_hint_contains_a_solution_line(exercise_id: str) -> None:
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("exercise_id", IDS)
-def test_the_stub_is_not_attempted(exercise_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_stub_is_not_attempted(exercise_id: str) -> None:
     ex = practice.EXERCISES[exercise_id]
     verdict = _check_source(exercise_id, ex.stub)
     assert verdict.status == "not_attempted" and not verdict.passed
-    assert "Not attempted" in capsys.readouterr().out
+    assert "Not attempted" in str(verdict)
 
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("exercise_id", IDS)
-def test_the_solution_passes(exercise_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_solution_passes(exercise_id: str) -> None:
     ex = practice.EXERCISES[exercise_id]
     verdict = _check_source(exercise_id, ex.solution_code)
-    out = capsys.readouterr().out
+    out = str(verdict)
     assert verdict.passed, out
     assert verdict.status == "passed" and "❌" not in out and out.count("✅") == len(verdict.checks)
 
@@ -194,15 +204,13 @@ def test_every_exercise_has_a_wrong_answer_here() -> None:
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("exercise_id", IDS)
-def test_a_wrong_answer_fails_with_its_cause(
-    exercise_id: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_wrong_answer_fails_with_its_cause(exercise_id: str) -> None:
     source, cause = WRONG[exercise_id]
     verdict = _check_source(exercise_id, source, virtual=exercise_id in PURE_ASYNCIO_WRONG)
-    out = capsys.readouterr().out
+    out = str(verdict)
     assert verdict.status == "failed", out
     assert cause in verdict.cause, verdict.cause
-    assert "❌" in out and cause in out
+    assert "❌" in out and cause.lower() in out.lower()
 
 
 @pytest.mark.timeout(60)
@@ -211,11 +219,11 @@ def test_a_wrong_answer_fails_with_its_cause(
     [
         ("03_pool_size", 0, "at least 1 thread"),
         ("03_pool_size", 10**9, "at most 64"),
-        ("03_pool_size", "six", "whole number"),
+        ("03_pool_size", "six", "not a number"),
         ("03_pool_size", True, "whole number"),
         ("01_highway", 42, "should be a function"),
         ("04_morning_route", object(), "FastAPI app"),
-        ("07_shout", lambda prompt: ["HELLO"], "not an async generator"),
+        ("07_shout", lambda prompt: ["HELLO"], "not a stream"),
     ],
 )
 def test_silly_answers_get_a_clear_message(exercise_id: str, answer: Any, words: str) -> None:
@@ -366,3 +374,103 @@ def test_each_solution_notebook_passed_every_check_when_it_ran(name: str) -> Non
     ]
     ids = [ex.id for ex in practice.EXERCISES.values() if ex.notebook == name]
     assert sorted(verdicts) == sorted(f"Verdict({i!r}, status='passed')" for i in ids)
+
+
+# -- the red team: every exercise done wrong the ways a beginner would ------------------------
+
+from practice_red_team import WRONGS, Wrong  # noqa: E402
+
+
+def check_wrong(wrong: Wrong) -> tuple[Any, str]:
+    """Check a wrong answer as a learner would, and ask for the first hint.
+
+    Returns the verdict and the first hint's text. Python's warnings are recorded:
+    none about a coroutine never awaited may reach the learner.
+    """
+    from citylib._lessons.practice import Practice
+
+    handle = Practice(practice.EXERCISES[wrong.exercise])
+    speed = SPEEDS.get(wrong.exercise, SPEED)
+    with clock.scaled(speed):
+        answer = _bind(practice.EXERCISES[wrong.exercise], wrong.source)
+
+    async def main() -> Any:
+        with clock.scaled(speed):
+            return await handle.check(answer)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        verdict = run_virtual(main()) if wrong.virtual else asyncio.run(main())
+        gc.collect()
+    raw = [str(w.message) for w in caught if "never awaited" in str(w.message)]
+    assert not raw, f"a raw warning reached the learner: {raw}"
+    out = io.StringIO()
+    with redirect_stdout(out):
+        handle.hint()
+    return verdict, out.getvalue()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("wrong", WRONGS, ids=[f"{w.exercise}: {w.how}" for w in WRONGS])
+def test_each_beginner_mistake_is_named_once_and_hinted(wrong: Wrong) -> None:
+    verdict, hint = check_wrong(wrong)
+    shown = str(verdict)
+    assert verdict.status == "failed", shown
+    assert verdict.slip is not None and verdict.slip.id == wrong.slip, shown
+    assert wrong.words.lower() in shown.lower(), shown
+    assert shown.count("💡 Try:") == 1, shown  # one mistake, one message
+    assert "Verdict(" not in shown and "Traceback" not in shown
+    for label in wrong.no_tick:
+        assert f"✅ {label}" not in shown, f"a ✅ for what did not happen: {label}\n{shown}"
+    assert "Hint 1 of" in hint and wrong.hint in hint, hint
+    for words in wrong.not_in_hint:
+        assert words not in hint, hint
+
+
+def test_the_red_team_covers_every_exercise_three_ways() -> None:
+    for exercise_id in IDS:
+        ways = [w for w in WRONGS if w.exercise == exercise_id]
+        assert len(ways) >= 3, exercise_id
+    named = {w.slip for w in WRONGS}
+    brief = {"not_awaited", "blocked", "one_after_another", "uncalled", "extra_parentheses"}
+    brief |= {"plain_for", "deadline_not_caught", "booth_outside"}
+    assert brief <= named
+
+
+def test_a_verdict_shows_as_its_report_not_a_repr() -> None:
+    source = WRONGS[0].source
+    verdict = _check_source("01_highway", source, virtual=True)
+    text: list[str] = []
+
+    class Printer:
+        def text(self, value: str) -> None:
+            text.append(value)
+
+    verdict._repr_pretty_(Printer(), False)
+    assert text == [str(verdict)] == [repr(verdict)]
+    assert "Verdict(" not in text[0] and "never awaited" in text[0]
+
+
+def test_hints_answer_the_last_mistake_then_fall_back() -> None:
+    from citylib._lessons.practice import Practice
+
+    handle = Practice(practice.EXERCISES["01_highway"])
+    wrong = next(w for w in WRONGS if w.exercise == "01_highway" and w.slip == "uncalled")
+    with clock.scaled(SPEED):
+        answer = _bind(handle.exercise, wrong.source)
+
+    async def main(answer: Any) -> Any:
+        with clock.scaled(SPEED):
+            return await handle.check(answer)
+
+    run_virtual(main(answer))
+    assert "recipe" in handle.hints()[0] and "shape of the fix" in handle.hints()[1]
+    with clock.scaled(SPEED):
+        wrong_order = _bind(
+            handle.exercise,
+            "async def commute():\n    return await asyncio.gather(call('weather'), "
+            "call('maps'), call('chat'))\n",
+        )
+    verdict = run_virtual(main(wrong_order))
+    assert verdict.slip is None and not verdict.passed  # no slip known: the fixed hints
+    assert handle.hints() == handle.exercise.hints
