@@ -170,7 +170,7 @@ async def polite_courier(parcel):
     return f"📦 {parcel}"
 """,
         "long_waits", "real seconds", ("three couriers at once take one courier's time",),
-        "clock.to_real(1)",
+        "clock.to_real of one",
     ),
     # -- 03 · the thread pool
     Wrong(

@@ -14,6 +14,7 @@ import gc
 import io
 import json
 import linecache
+import logging
 import warnings
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -381,6 +382,17 @@ def test_each_solution_notebook_passed_every_check_when_it_ran(name: str) -> Non
 from practice_red_team import WRONGS, Wrong  # noqa: E402
 
 
+class _Logged(logging.Handler):
+    """What asyncio logs (such as "exception was never retrieved"): the learner sees it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record.getMessage())
+
+
 def check_wrong(wrong: Wrong) -> tuple[Any, str]:
     """Check a wrong answer as a learner would, and ask for the first hint.
 
@@ -398,12 +410,18 @@ def check_wrong(wrong: Wrong) -> tuple[Any, str]:
         with clock.scaled(speed):
             return await handle.check(answer)
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        verdict = run_virtual(main()) if wrong.virtual else asyncio.run(main())
-        gc.collect()
+    logged = _Logged()
+    logging.getLogger("asyncio").addHandler(logged)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            verdict = run_virtual(main()) if wrong.virtual else asyncio.run(main())
+            gc.collect()
+    finally:
+        logging.getLogger("asyncio").removeHandler(logged)
     raw = [str(w.message) for w in caught if "never awaited" in str(w.message)]
     assert not raw, f"a raw warning reached the learner: {raw}"
+    assert not logged.records, f"asyncio logged to the learner: {logged.records}"
     out = io.StringIO()
     with redirect_stdout(out):
         handle.hint()
@@ -425,6 +443,10 @@ def test_each_beginner_mistake_is_named_once_and_hinted(wrong: Wrong) -> None:
     assert "Hint 1 of" in hint and wrong.hint in hint, hint
     for words in wrong.not_in_hint:
         assert words not in hint, hint
+    for line in practice.EXERCISES[wrong.exercise].solution_code.splitlines():
+        if len(line.strip()) > 8:  # the message and hint give the shape, never a line
+            words = (verdict.slip.cause, verdict.slip.fix, hint)  # "Where:" is their own line
+            assert all(line.strip() not in w for w in words), line
 
 
 def test_the_red_team_covers_every_exercise_three_ways() -> None:

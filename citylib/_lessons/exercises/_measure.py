@@ -131,6 +131,7 @@ def stop_if_not_awaited(result: Any) -> None:
             raise SlipError(practice_slips.not_awaited(seen.found))
     if isinstance(result, asyncio.Future):
         result.cancel()  # its trips are the answer's to wait for, not the check's
+        result.add_done_callback(_retrieved)  # named here: asyncio need not log it
         raise SlipError(
             Slip(
                 "gather_not_awaited",
@@ -143,6 +144,11 @@ def stop_if_not_awaited(result: Any) -> None:
                 f"returned {type(result).__name__}",
             )
         )
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def blocking_line(answer: Any) -> str:

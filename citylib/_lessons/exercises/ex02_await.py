@@ -108,7 +108,7 @@ def _long_waits(answer: Any, took: float) -> Slip:
         "wait SECOND (one city second, in real seconds) for the drive and again for the wrapping",
         "AI City's clock runs CITYLIB_SPEED times faster than the wall clock; "
         "asyncio.sleep(1) waits one real second, which is several city seconds. "
-        "SECOND = clock.to_real(1) is one city second.",
+        "SECOND (clock.to_real of one city second) is one city second in real seconds.",
         f"{took:.1f} s for three couriers at once",
         line_of(answer, "sleep("),
     )

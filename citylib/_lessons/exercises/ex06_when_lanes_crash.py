@@ -293,7 +293,7 @@ def _uncaught_deadline(answer: Any, exc: BaseException, took: float) -> Slip:
         f"your deadline worked: it cut the hung chat off after {took:.1f} s, but nothing "
         "caught the TimeoutError it raised, so the error left chat_or_sorry instead of "
         "the fallback",
-        "put the deadline block inside a try, and return FALLBACK from an except "
+        "put the deadline block inside a try, and answer with the fallback from an except "
         "TimeoutError under it",
         "When a deadline passes, the timeout block cancels the call and raises "
         "TimeoutError: an error that ends your function unless an except catches it. "
