@@ -262,7 +262,8 @@ def morning():
 async def drive_all(names):
     return await asyncio.gather(*(citylib.call(n) for n in names))
 """,
-        "no_booth", "nothing made the fourth car wait", ("never more than three through",),
+        "no_booth", "nothing made the fourth car wait",
+        ("never more than three through", "all three gates used"),
         "three gates",
     ),
     Wrong(
@@ -274,7 +275,7 @@ async def drive_all(names):
         return await asyncio.gather(*(citylib.call(n) for n in names))
 """,
         "booth_outside", "entered once, around the whole gather",
-        ("never more than three through",), "one holder",
+        ("never more than three through", "all three gates used"), "one holder",
     ),
     Wrong(
         "06_toll_booth", "a new semaphore for every car",
@@ -286,7 +287,8 @@ async def drive_all(names):
 
     return await asyncio.gather(*(one(n) for n in names))
 """,
-        "booth_per_car", "booth of its own", ("never more than three through",),
+        "booth_per_car", "booth of its own",
+        ("never more than three through", "all three gates used"),
         "same Semaphore",
     ),
     Wrong(

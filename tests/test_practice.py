@@ -42,11 +42,12 @@ FALLBACK = practice.FALLBACK
 def _bind(exercise: Any, source: str) -> Any:
     """Run the learner's cell as Jupyter does: its lines readable (linecache), so that a
     message can show the learner's own line."""
-    code = PRELUDE + source
-    name = f"<cell {exercise.id} {abs(hash(code))}>"
-    linecache.cache[name] = (len(code), None, code.splitlines(True), name)
+    source = source.lstrip("\n")  # the cell as the learner typed it, line 1 first
+    name = f"<cell {exercise.id} {abs(hash(source))}>"
+    linecache.cache[name] = (len(source), None, source.splitlines(True), name)
     namespace: dict[str, Any] = {}
-    exec(compile(code, name, "exec"), namespace)
+    exec(PRELUDE, namespace)  # the cells above the exercise
+    exec(compile(source, name, "exec"), namespace)
     return namespace[exercise.answer_name]
 
 

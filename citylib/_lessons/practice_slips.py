@@ -330,9 +330,9 @@ def _uncalled(exc: BaseException, error: str, code: str) -> Slip | None:
         f"you handed {what} a function, not a call of it: {what} needs what a call gives "
         "back (a coroutine, a stream), and a function gives nothing until you call it",
         "put () after the function's name, with its arguments inside, where you hand it over",
-        "A function's name alone is the recipe, not the dish: `call` is the function, "
-        '`call("chat")` is a call of it, which hands you a coroutine that await (or gather) '
-        "can drive.",
+        "A function's name alone is the recipe, not the dish: `f` is the function, `f(...)` "
+        "a call of it, which hands you what await, gather or async for can use (a "
+        "coroutine, a stream).",
     )
 
 

@@ -193,9 +193,9 @@ def took_turns(answer: Any, total: float, slowest: float, took: float) -> Slip:
         "the cars drove one after another: each await waited for its car to arrive before "
         "the next call even started, so the times added up",
         "make every call first, then wait for them all with one await on asyncio.gather",
-        "An await on its own line means: stop here until this car arrives. Three such "
-        "lines are a one-lane road. gather sends all the calls off together and waits "
-        "once, for the slowest.",
+        "An await on its own line means: stop here until this car arrives. Such lines, "
+        "one after another, are a one-lane road. gather sends all the calls off together "
+        "and waits once, for the slowest.",
         f"done in {took:.1f} s: one after another takes {total:g} s, together {slowest:g} s",
         practice_slips.line_of(answer, "await "),
     )

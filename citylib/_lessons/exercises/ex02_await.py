@@ -81,7 +81,7 @@ async def _judge_courier(answer: Any) -> list[Check]:
 def _plain_def(answer: Any) -> Slip:
     return Slip(
         "plain_def",
-        "polite_courier is a plain def: only a function written with async def can await, "
+        "your polite_courier is a plain def: only a function written with async def can await, "
         "and a polite courier must await its waits",
         "write async def in front of polite_courier, and await each wait inside it",
         "A plain def runs from top to bottom without ever letting go of the event loop. "

@@ -28,7 +28,7 @@ def _refuse(answer: Any) -> None:
         raise SlipError(
             Slip(
                 "pool_size_text",
-                f"pool_size is the text {answer!r:.20}, not a number: quotes make text",
+                f"your pool_size is the text {answer!r:.20}, not a number: quotes make text",
                 "write the number without quotes",
                 hint,
             )

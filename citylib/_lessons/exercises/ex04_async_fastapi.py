@@ -132,8 +132,8 @@ async def _judge_morning(answer: Any) -> list[Check]:
 def _plain_def(endpoint: Any, found: Slip) -> Slip:
     return Slip(
         "plain_def_route",
-        f"your route is a plain def, so it cannot await: it called the services and got "
-        f"coroutines back, trips that never started ({found.seen})",
+        "your route is a plain def, so it cannot await: it called the services and got "
+        "coroutines back, trips that never started",
         "write the route with async def, and await the services inside it",
         "Only an async def can pause at an await. A plain def route runs in one go; the "
         "calls it makes hand back coroutines that nobody drives.",

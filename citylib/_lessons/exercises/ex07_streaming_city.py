@@ -108,7 +108,7 @@ def _not_a_stream(answer: Any, stream: Any) -> Slip:
     returned = inspect.iscoroutine(stream)
     return Slip(
         "returns_not_yields" if returned else "not_a_stream",
-        f"shout('hello') gave a {kind}, not a stream: "
+        f"your shout('hello') gave a {kind}, not a stream: "
         + (
             "an async def that returns hands back its one value at the end; only yield "
             "makes it a stream that hands out one value at a time"
