@@ -75,8 +75,8 @@ async def commute():
         "The cause of a jam: a car that is awaited on its own line has to arrive before the "
         "next line runs, so three awaits in a row add their times up (3 + 2 + 1 = 6 s). "
         "And call_blocking() never lets anyone else drive at all.",
-        "The shape of the fix: one single await, on asyncio.gather, which sends every car "
-        "off at once. Pass it the three calls (each call(...) is a car not yet driving), "
+        "The shape of the fix: one single await, on the foreman, asyncio.gather, that sends "
+        "every car off at once. Pass it the three calls (each call(...) is a car not yet driving), "
         "unpack the three answers it returns, and return them as a list.",
     ],
     judge=_judge_highway,
