@@ -497,3 +497,14 @@ def test_hints_answer_the_last_mistake_then_fall_back() -> None:
     verdict = run_virtual(main(wrong_order))
     assert verdict.slip is None and not verdict.passed  # no slip known: the fixed hints
     assert handle.hints() == handle.exercise.hints
+
+
+def test_a_stray_call_never_awaited_fails_even_a_passing_answer() -> None:
+    source = """
+async def commute():
+    call("maps")  # a stray call: it never drives
+    return list(await asyncio.gather(call("chat"), call("maps"), call("weather")))
+"""
+    verdict = _check_source("01_highway", source, virtual=True)
+    assert verdict.status == "failed" and verdict.slip is not None
+    assert verdict.slip.id == "not_awaited" and 'call("maps")  # a stray' in verdict.slip.where

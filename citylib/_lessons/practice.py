@@ -225,7 +225,9 @@ async def judge(exercise: Exercise, answer: Any) -> Verdict:
     with practice_slips.unawaited() as never:
         verdict = await _judged(exercise, answer, never)
         never.flush()
-    if never.found and not verdict.passed and (verdict.slip is None or verdict.status == "error"):
+    if never.found and (verdict.slip is None or verdict.status in ("error", "passed")):
+        # Even beside answers that pass: a call that never drove is a mistake, and
+        # nothing else would tell the learner (Python's warning is caught above).
         verdict = Verdict(exercise.id, "failed", slip=practice_slips.not_awaited(never.found))
     return _done(verdict, exercise)
 

@@ -106,10 +106,9 @@ def held(beats_gap: float) -> Check:
 async def run_answer(answer: Any, *args: Any) -> Any:
     """Call the learner's function and await what it returns (if it is awaitable).
 
-    What an ``async def`` gives back is awaited once, as its caller would. A coroutine
-    it made and never awaited (returned, or thrown away) is the slip ``not_awaited``;
-    gather's future handed back without ``await`` is ``gather_not_awaited``: either
-    stops the judging, since nothing after it happened as asked.
+    What an ``async def`` gives back is awaited once, as its caller would. Once the
+    measuring blocks are left, :func:`stop_if_not_awaited` reads what it returned
+    (not inside them: it collects garbage, which would show as a held loop).
     """
     if not callable(answer):
         raise GiveUpError(f"expected a function, got {type(answer).__name__} {answer!r:.60}")
@@ -118,12 +117,16 @@ async def run_answer(answer: Any, *args: Any) -> Any:
         inspect.iscoroutinefunction(inspect.unwrap(answer)) or inspect.iscoroutine(result)
     ):
         result = await result
-    stop_if_not_awaited(result)
     return result
 
 
 def stop_if_not_awaited(result: Any) -> None:
-    """Raise the slip for what ``result`` holds (or the answer dropped) never awaited."""
+    """Raise the slip for what ``result`` holds (or the answer dropped) never awaited.
+
+    A coroutine made and never awaited (returned, or thrown away) is ``not_awaited``;
+    gather's future handed back without ``await`` is ``gather_not_awaited``: either
+    stops the judging, since nothing after it happened as asked.
+    """
     seen = practice_slips.watching()
     if seen is not None:
         seen.note(result)

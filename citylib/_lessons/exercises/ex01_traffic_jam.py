@@ -6,7 +6,7 @@ from typing import Any
 
 from citylib._core import timeline
 from citylib._core.timeline import Timeline
-from citylib._lessons.exercises._measure import drove, payload_of, run_answer
+from citylib._lessons.exercises._measure import drove, payload_of, run_answer, stop_if_not_awaited
 from citylib._lessons.practice import Check, Exercise, GiveUpError, Prediction, heartbeat
 
 __all__ = ["EXERCISES", "PREDICTIONS"]
@@ -23,6 +23,7 @@ async def _judge_highway(answer: Any) -> list[Check]:
         )
     with timeline.recording(Timeline(name="your commute")) as tl, heartbeat() as beats:
         returned = await run_answer(answer)
+    stop_if_not_awaited(returned)
     checks = drove(answer, tl, beats.longest_gap, _COMMUTE)
     ok = (
         isinstance(returned, list | tuple)

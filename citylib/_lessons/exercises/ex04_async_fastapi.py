@@ -71,6 +71,7 @@ async def _judge_morning(answer: Any) -> list[Check]:
     with timeline.recording(Timeline(name="/morning")) as tl:
         if inspect.iscoroutinefunction(endpoint):
             report = await run_answer(endpoint)
+            stop_if_not_awaited(report)  # the trips are over: collecting garbage is harmless
         else:
             report = await asyncio.to_thread(endpoint)
             try:

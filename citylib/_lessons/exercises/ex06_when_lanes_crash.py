@@ -23,6 +23,7 @@ from citylib._lessons.exercises._measure import (
     payload_of,
     run_answer,
     size_of,
+    stop_if_not_awaited,
 )
 from citylib._lessons.practice import (
     Check,
@@ -47,6 +48,7 @@ async def _judge_booth(answer: Any) -> list[Check]:
         raise GiveUpError(f"`drive_all` should be an async function, not {answer!r:.60}")
     with timeline.recording(Timeline(name="your toll booth")) as tl, heartbeat() as beats:
         returned = await run_answer(answer, list(_BOOTH))
+    stop_if_not_awaited(returned)
     ok = (
         isinstance(returned, list | tuple)
         and len(returned) == len(_BOOTH)
@@ -238,6 +240,7 @@ async def _judge_fallback(answer: Any) -> list[Check]:
             if not waiting.expired():  # the answer's own deadline, and nothing caught it
                 raise SlipError(_uncaught_deadline(answer, exc, clock.now() - start)) from None
             hung, took = None, None
+    stop_if_not_awaited(hung)
     if took is None:
         return [
             Check(
@@ -273,6 +276,7 @@ async def _judge_fallback(answer: Any) -> list[Check]:
     ]
     with services.conditions(slow={"chat": 0.5}):
         healthy = await run_answer(answer)
+    stop_if_not_awaited(healthy)
     ok = payload_of(healthy, "chat")
     checks.append(
         Check(
