@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -427,15 +428,23 @@ def _cell(text: str) -> str:
     return "<br>".join(line.replace("|", "\\|") for line in text.strip().splitlines())
 
 
-def table(results: list[tuple[Wrong, str, str]]) -> str:
-    """The markdown table: exercise, wrong answer, message, first hint."""
+def table(results: list[tuple[Wrong, Any, str]]) -> str:
+    """The markdown table: exercise, wrong answer, message, first hint (from real checks)."""
     rows = [
-        "| exercise | wrong answer | message (what the check cell shows) | first hint |",
+        "| exercise | wrong answer | message: the mistake (✅ that stand) | first hint |",
         "|---|---|---|---|",
     ]
-    for wrong, message, hint in results:
-        answer = f"**{wrong.how}**<br>`{_cell(wrong.source).replace('<br>', '`<br>`')}`"
-        rows.append(f"| {wrong.exercise} | {answer} | {_cell(message)} | {_cell(hint)} |")
+    for wrong, verdict, hint in results:
+        answer = "<br>".join(f"`{line}`" for line in _cell(wrong.source).split("<br>") if line)
+        ticks = [c.label for c in verdict.checks if c.ok]
+        message = "<br>".join(line.strip() for line in verdict.slip.lines())
+        if ticks:
+            message += "<br>(✅ " + "; ✅ ".join(ticks) + ")"
+        first = hint.split(":\n", 1)[-1]
+        rows.append(
+            f"| {wrong.exercise} | **{wrong.how}**<br>{answer} | {_cell(message)} | "
+            f"{_cell(first)} |"
+        )
     return "\n".join(rows)
 
 
@@ -446,7 +455,7 @@ def main(out: str) -> None:
     results = []
     for wrong in WRONGS:
         verdict, hint = check_wrong(wrong)
-        results.append((wrong, str(verdict), hint))
+        results.append((wrong, verdict, hint))
         print(f"{wrong.exercise}: {wrong.how}: {verdict.slip.id if verdict.slip else '-'}")
     Path(out).write_text(table(results) + "\n", encoding="utf-8")
 
