@@ -275,8 +275,22 @@ async def drive_all(names):
     async with booth:
         return await asyncio.gather(*(citylib.call(n) for n in names))
 """,
-        "booth_outside", "entered once, around the whole gather",
+        "booth_outside", "entered once, by drive_all itself",
         ("never more than three through", "all three gates used"), "one holder",
+    ),
+    Wrong(
+        "06_toll_booth", "the semaphore held while making the calls, not while they drive",
+        """
+async def drive_all(names):
+    booth = asyncio.Semaphore(3)
+    calls = []
+    for name in names:
+        async with booth:
+            calls.append(citylib.call(name))
+    return await asyncio.gather(*calls)
+""",
+        "booth_outside", "not by each car while it drives",
+        ("never more than three through", "all three gates used"), "each car must hold a gate",
     ),
     Wrong(
         "06_toll_booth", "a new semaphore for every car",

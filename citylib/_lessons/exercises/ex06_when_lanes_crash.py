@@ -146,8 +146,9 @@ def _booth_slip(answer: Any, most: int) -> Slip | None:
     if outer in makes and _enters_async_with(outer):
         return Slip(
             "booth_outside",
-            "the booth was entered once, around the whole gather: drive_all passed it as "
-            "one car, and inside it gather sent all six at once",
+            "the booth was entered once, by drive_all itself, not by each car while it "
+            "drives: drive_all passed it as one car, and the cars drove outside it, all six "
+            "at once",
             "enter the booth inside a small async helper that makes one call, and gather "
             "the helpers, one per name: then each car passes the booth on its own",
             "async with booth lets one holder through per gate. Held around gather, the "
