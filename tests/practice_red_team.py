@@ -129,6 +129,18 @@ async def polite_courier(parcel):
         "keeps the wheel", virtual=False,
     ),
     Wrong(
+        "02_polite_courier", "time.sleep in the courier itself",
+        """
+async def polite_courier(parcel):
+    time.sleep(SECOND)
+    time.sleep(SECOND)
+    return f"📦 {parcel}"
+""",
+        "blocked", "held the event loop",
+        ("the event loop stayed free", "three couriers at once take one courier's time"),
+        "keeps the wheel", virtual=False,
+    ),
+    Wrong(
         "02_polite_courier", "to_thread(wrap(parcel)): extra parentheses",
         """
 def wrap(parcel):
@@ -190,6 +202,10 @@ async def polite_courier(parcel):
     Wrong(
         "03_pool_size", "the number in quotes", 'pool_size = "6"\n', "pool_size_text",
         "quotes make text", ("as fast as the highway",), "no quotes",
+    ),
+    Wrong(
+        "03_pool_size", "a decimal point", "pool_size = 6.0\n", "pool_size_fraction",
+        "decimal point", ("as fast as the highway",), "no decimal point",
     ),
     # -- 04 · the morning route
     Wrong(

@@ -33,6 +33,16 @@ def _refuse(answer: Any) -> None:
                 hint,
             )
         )
+    if isinstance(answer, float):
+        raise SlipError(
+            Slip(
+                "pool_size_fraction",
+                f"your pool_size is {answer!r:.20}, a number with a decimal point: a pool "
+                "counts whole threads",
+                "write a whole number, without the point",
+                hint,
+            )
+        )
     if isinstance(answer, bool) or not isinstance(answer, int):
         raise GiveUpError(f"pool_size is a whole number of threads (such as 4), not {answer!r:.40}")
     if not 1 <= answer <= 64:
