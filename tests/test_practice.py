@@ -508,3 +508,17 @@ async def commute():
     verdict = _check_source("01_highway", source, virtual=True)
     assert verdict.status == "failed" and verdict.slip is not None
     assert verdict.slip.id == "not_awaited" and 'call("maps")  # a stray' in verdict.slip.where
+
+
+def test_a_check_without_await_says_so_and_warns_of_nothing() -> None:
+    async def commute() -> list[Any]:
+        return []
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pending = practice.exercise("01_highway").check(commute)
+        shown = repr(pending)
+        del pending
+        gc.collect()
+    assert "write await in front of it" in shown and "await ex.check(commute)" in shown
+    assert not [w for w in caught if "never awaited" in str(w.message)]

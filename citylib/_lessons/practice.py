@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -35,6 +35,7 @@ from citylib._lessons.practice_slips import Slip, Unawaited
 __all__ = [
     "STATUSES",
     "Check",
+    "Checking",
     "Exercise",
     "GiveUpError",
     "Guess",
@@ -278,6 +279,32 @@ def _not_attempted(exercise: Exercise) -> str:
     )
 
 
+class Checking:
+    """What ``ex.check(answer)`` gives: a check not yet run; ``await`` runs it."""
+
+    def __init__(self, run: Coroutine[Any, Any, Verdict], name: str) -> None:
+        self._run = run
+        self._name = name
+        self._awaited = False
+
+    def __await__(self) -> Generator[Any, None, Verdict]:
+        self._awaited = True  # this object may be dropped before the run starts
+        return self._run.__await__()
+
+    def __repr__(self) -> str:
+        return (
+            f"⏳ The check has not run: write await in front of it, "
+            f"`await ex.check({self._name})`, then run the cell again."
+        )
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+    def __del__(self) -> None:
+        if not self._awaited and inspect.getcoroutinestate(self._run) == "CORO_CREATED":
+            self._run.close()  # never awaited on purpose: the repr said so, no warning
+
+
 class Practice:
     """The learner's handle on one exercise: ``check``, ``hint`` and ``solution``."""
 
@@ -290,12 +317,16 @@ class Practice:
         ex = self.exercise
         return f"<exercise {ex.id!r}: {ex.title}; bind `{ex.answer_name}`, then await .check(it)>"
 
-    async def check(self, answer: Any) -> Verdict:
+    def check(self, answer: Any) -> Checking:
         """Judge ``answer`` from measurements; the verdict shows as its report.
 
         Await it as a cell's last line: the notebook shows every check that stands
-        and the mistake found, never a repr.
+        and the mistake found, never a repr. Without ``await`` nothing runs, and the
+        cell says so (instead of a coroutine's repr and Python's warning).
         """
+        return Checking(self._check(answer), self.exercise.answer_name)
+
+    async def _check(self, answer: Any) -> Verdict:
         verdict = await judge(self.exercise, answer)
         slip = verdict.slip if not verdict.passed else None
         if (slip and slip.id) != (self._slip and self._slip.id):
