@@ -522,3 +522,23 @@ def test_a_check_without_await_says_so_and_warns_of_nothing() -> None:
         gc.collect()
     assert "write await in front of it" in shown and "await ex.check(commute)" in shown
     assert not [w for w in caught if "never awaited" in str(w.message)]
+
+
+def test_other_warnings_an_answer_raises_still_show() -> None:
+    """Only "never awaited" is turned into a message: every other warning shows as usual."""
+
+    async def commute() -> list[Any]:
+        warnings.warn("the learner's own warning", RuntimeWarning, stacklevel=1)
+        return list(await asyncio.gather(*(practice_call(n) for n in ("chat", "maps", "weather"))))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        verdict = _check("01_highway", commute, virtual=True)
+    assert verdict.passed, str(verdict)
+    assert [str(w.message) for w in caught] == ["the learner's own warning"]
+
+
+def practice_call(name: str) -> Any:
+    from citylib import call
+
+    return call(name)

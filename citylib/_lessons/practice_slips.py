@@ -119,6 +119,7 @@ class Unawaited:
 
     found: list[NeverAwaited] = field(default_factory=list)
     _caught: list[warnings.WarningMessage] = field(default_factory=list)
+    _others: list[warnings.WarningMessage] = field(default_factory=list)
 
     def note(self, value: Any) -> None:
         """Close and note the unstarted coroutines in ``value`` (one level down)."""
@@ -146,8 +147,8 @@ class Unawaited:
                 coro = getattr(w, "source", None)
                 name = getattr(coro, "__qualname__", "") or _name_in(str(w.message))
                 self._add(name, getattr(coro, "cr_origin", None))
-            else:  # not ours to judge: shown as Python would have
-                warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+            else:  # not ours to judge: shown as Python would have, once the block ends
+                self._others.append(w)
         return self.found
 
     def _add(self, name: str, origin: Any) -> None:
@@ -210,6 +211,8 @@ def unawaited() -> Iterator[Unawaited]:
                 seen.flush()
     finally:
         sys.set_coroutine_origin_tracking_depth(depth)
+    for w in seen._others:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
 
 
 def not_awaited(found: list[NeverAwaited]) -> Slip:
