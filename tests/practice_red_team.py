@@ -87,6 +87,14 @@ async def commute():
         "uncalled", "not a call of it", ("the event loop stayed free",), "recipe",
     ),
     Wrong(
+        "01_highway", "a list of calls handed to gather",
+        """
+async def commute():
+    return await asyncio.gather([call("chat"), call("maps"), call("weather")])
+""",
+        "not_unpacked", "one list of calls", ("the event loop stayed free",), "spreads it out",
+    ),
+    Wrong(
         "01_highway", "call_blocking, the jam's own calls",
         """
 async def commute():

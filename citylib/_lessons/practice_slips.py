@@ -121,9 +121,12 @@ class Unawaited:
     _caught: list[warnings.WarningMessage] = field(default_factory=list)
     _others: list[warnings.WarningMessage] = field(default_factory=list)
 
-    def note(self, value: Any) -> None:
-        """Close and note the unstarted coroutines in ``value`` (one level down)."""
-        for item in [value, *_items(value)]:
+    def note(self, value: Any, depth: int = 1) -> None:
+        """Close and note the unstarted coroutines in ``value`` (``depth`` levels down)."""
+        items = [value]
+        for _ in range(depth):
+            items += [inner for item in items for inner in _items(item)]
+        for item in items:
             if inspect.iscoroutine(item) and inspect.getcoroutinestate(item) == "CORO_CREATED":
                 origin = getattr(item, "cr_origin", None)
                 item.close()  # closed unstarted: no warning later
@@ -135,7 +138,7 @@ class Unawaited:
         while tb is not None:
             frame: FrameType = tb.tb_frame
             for value in list(frame.f_locals.values()):
-                self.note(value)
+                self.note(value, depth=2)  # gather's arguments: a tuple of the learner's list
             tb = tb.tb_next
 
     def flush(self) -> list[NeverAwaited]:
@@ -252,8 +255,8 @@ def from_error(exc: BaseException, subject: str) -> Slip | None:
     where = slips.where_raised(exc)
     code = where.split(": ", 1)[1] if ": " in where else ""
     for make in (
-        _extra_parentheses, _uncalled, _plain_for, _awaited_stream, _asyncio_run,
-        _gather_not_awaited,
+        _extra_parentheses, _uncalled, _not_unpacked, _plain_for, _awaited_stream,
+        _asyncio_run, _gather_not_awaited,
     ):  # fmt: skip
         slip = make(exc, error, code)
         if slip is not None:
@@ -336,6 +339,21 @@ def _uncalled(exc: BaseException, error: str, code: str) -> Slip | None:
         "A function's name alone is the recipe, not the dish: `f` is the function, `f(...)` "
         "a call of it, which hands you what await, gather or async for can use (a "
         "coroutine, a stream).",
+    )
+
+
+def _not_unpacked(exc: BaseException, error: str, code: str) -> Slip | None:
+    """``gather([call(a), call(b)])``: one list of calls, where gather wants each one."""
+    in_gather, box, called = slips.gather_handed(exc)
+    if not (in_gather and box and called):
+        return None
+    return Slip(
+        "not_unpacked",
+        f"you handed gather one {box} of calls, not the calls themselves: gather takes each "
+        f"call as an argument of its own, and a {box} is not something it can await",
+        f"put * in front of the {box} as you hand it to gather, so that each call is one argument",
+        "gather(a, b, c) gets three calls; gather([a, b, c]) gets one thing, a list. A * "
+        "in front of a list in a call spreads it out: gather(*calls) is gather(a, b, c).",
     )
 
 
