@@ -43,7 +43,8 @@ The code's own words, one meaning each:
 * **slip**: a common mistake in a learner's Sprint answer, recognised from what its
   drives did (:mod:`citylib._lessons.slips`) and named once, by its cause, however many
   checks it fails: a **diagnosis** is that one message (cause, what was seen, the
-  shape of the fix).
+  shape of the fix). The practice exercises name theirs the same way
+  (:mod:`citylib._lessons.practice_slips`).
 * **lesson**: a measured run of one idea from a notebook, returned as plain data.
 * **exercise**: a checked task in a notebook (:mod:`citylib.practice`): the learner's
   cell binds an ``answer_name``, and ``await ex.check(answer)`` judges it from

@@ -10,7 +10,13 @@ threads), which virtual time cannot see.
 from __future__ import annotations
 
 import asyncio
+import gc
+import io
 import json
+import linecache
+import logging
+import warnings
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +40,14 @@ FALLBACK = practice.FALLBACK
 
 
 def _bind(exercise: Any, source: str) -> Any:
+    """Run the learner's cell as Jupyter does: its lines readable (linecache), so that a
+    message can show the learner's own line."""
+    source = source.lstrip("\n")  # the cell as the learner typed it, line 1 first
+    name = f"<cell {exercise.id} {abs(hash(source))}>"
+    linecache.cache[name] = (len(source), None, source.splitlines(True), name)
     namespace: dict[str, Any] = {}
-    exec(PRELUDE + source, namespace)
+    exec(PRELUDE, namespace)  # the cells above the exercise
+    exec(compile(source, name, "exec"), namespace)
     return namespace[exercise.answer_name]
 
 
@@ -92,19 +104,19 @@ def test_no_hint_contains_a_solution_line(exercise_id: str) -> None:
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("exercise_id", IDS)
-def test_the_stub_is_not_attempted(exercise_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_stub_is_not_attempted(exercise_id: str) -> None:
     ex = practice.EXERCISES[exercise_id]
     verdict = _check_source(exercise_id, ex.stub)
     assert verdict.status == "not_attempted" and not verdict.passed
-    assert "Not attempted" in capsys.readouterr().out
+    assert "Not attempted" in str(verdict)
 
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("exercise_id", IDS)
-def test_the_solution_passes(exercise_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_solution_passes(exercise_id: str) -> None:
     ex = practice.EXERCISES[exercise_id]
     verdict = _check_source(exercise_id, ex.solution_code)
-    out = capsys.readouterr().out
+    out = str(verdict)
     assert verdict.passed, out
     assert verdict.status == "passed" and "❌" not in out and out.count("✅") == len(verdict.checks)
 
@@ -194,15 +206,13 @@ def test_every_exercise_has_a_wrong_answer_here() -> None:
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("exercise_id", IDS)
-def test_a_wrong_answer_fails_with_its_cause(
-    exercise_id: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_wrong_answer_fails_with_its_cause(exercise_id: str) -> None:
     source, cause = WRONG[exercise_id]
     verdict = _check_source(exercise_id, source, virtual=exercise_id in PURE_ASYNCIO_WRONG)
-    out = capsys.readouterr().out
+    out = str(verdict)
     assert verdict.status == "failed", out
     assert cause in verdict.cause, verdict.cause
-    assert "❌" in out and cause in out
+    assert "❌" in out and cause.lower() in out.lower()
 
 
 @pytest.mark.timeout(60)
@@ -211,11 +221,11 @@ def test_a_wrong_answer_fails_with_its_cause(
     [
         ("03_pool_size", 0, "at least 1 thread"),
         ("03_pool_size", 10**9, "at most 64"),
-        ("03_pool_size", "six", "whole number"),
+        ("03_pool_size", "six", "not a number"),
         ("03_pool_size", True, "whole number"),
         ("01_highway", 42, "should be a function"),
         ("04_morning_route", object(), "FastAPI app"),
-        ("07_shout", lambda prompt: ["HELLO"], "not an async generator"),
+        ("07_shout", lambda prompt: ["HELLO"], "not a stream"),
     ],
 )
 def test_silly_answers_get_a_clear_message(exercise_id: str, answer: Any, words: str) -> None:
@@ -357,15 +367,181 @@ def test_each_solution_notebook_passed_every_check_when_it_ran(name: str) -> Non
     solved = json.loads(
         (ROOT / "notebooks" / "solutions" / f"{name}.ipynb").read_text(encoding="utf-8")
     )
-    verdicts = [
-        "".join(o.get("data", {}).get("text/plain", ""))
+    shown = [
+        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
         for c in solved["cells"]
         if c["cell_type"] == "code" and "await ex.check(" in "".join(c["source"])
         for o in c["outputs"]
-        if o.get("output_type") == "execute_result"
     ]
-    ids = [ex.id for ex in practice.EXERCISES.values() if ex.notebook == name]
-    assert sorted(verdicts) == sorted(f"Verdict({i!r}, status='passed')" for i in ids)
+    titles = [ex.title for ex in practice.EXERCISES.values() if ex.notebook == name]
+    passed = [t for t in titles if any(f"🎉 Passed: {t}." in out for out in shown)]
+    assert passed == titles and not any("❌" in out for out in shown)
+
+
+# -- the red team: every exercise done wrong the ways a beginner would ------------------------
+
+from practice_red_team import WRONGS, Wrong  # noqa: E402
+
+
+class _Logged(logging.Handler):
+    """What asyncio logs (such as "exception was never retrieved"): the learner sees it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record.getMessage())
+
+
+def check_wrong(wrong: Wrong) -> tuple[Any, str]:
+    """Check a wrong answer as a learner would, and ask for the first hint.
+
+    Returns the verdict and the first hint's text. Python's warnings are recorded:
+    none about a coroutine never awaited may reach the learner.
+    """
+    from citylib._lessons.practice import Practice
+
+    handle = Practice(practice.EXERCISES[wrong.exercise])
+    speed = SPEEDS.get(wrong.exercise, SPEED)
+    with clock.scaled(speed):
+        answer = _bind(practice.EXERCISES[wrong.exercise], wrong.source)
+
+    async def main() -> Any:
+        with clock.scaled(speed):
+            return await handle.check(answer)
+
+    logged = _Logged()
+    logging.getLogger("asyncio").addHandler(logged)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            verdict = run_virtual(main()) if wrong.virtual else asyncio.run(main())
+            gc.collect()
+    finally:
+        logging.getLogger("asyncio").removeHandler(logged)
+    raw = [str(w.message) for w in caught if "never awaited" in str(w.message)]
+    assert not raw, f"a raw warning reached the learner: {raw}"
+    assert not logged.records, f"asyncio logged to the learner: {logged.records}"
+    out = io.StringIO()
+    with redirect_stdout(out):
+        handle.hint()
+    return verdict, out.getvalue()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("wrong", WRONGS, ids=[f"{w.exercise}: {w.how}" for w in WRONGS])
+def test_each_beginner_mistake_is_named_once_and_hinted(wrong: Wrong) -> None:
+    verdict, hint = check_wrong(wrong)
+    shown = str(verdict)
+    assert verdict.status == "failed", shown
+    assert verdict.slip is not None and verdict.slip.id == wrong.slip, shown
+    assert wrong.words.lower() in shown.lower(), shown
+    assert shown.count("💡 Try:") == 1, shown  # one mistake, one message
+    assert "Verdict(" not in shown and "Traceback" not in shown
+    for label in wrong.no_tick:
+        assert f"✅ {label}" not in shown, f"a ✅ for what did not happen: {label}\n{shown}"
+    assert "Hint 1 of" in hint and wrong.hint in hint, hint
+    for words in wrong.not_in_hint:
+        assert words not in hint, hint
+    for line in practice.EXERCISES[wrong.exercise].solution_code.splitlines():
+        if len(line.strip()) > 8:  # the message and hint give the shape, never a line
+            words = (verdict.slip.cause, verdict.slip.fix, hint)  # "Where:" is their own line
+            assert all(line.strip() not in w for w in words), line
+
+
+def test_the_red_team_covers_every_exercise_three_ways() -> None:
+    for exercise_id in IDS:
+        ways = [w for w in WRONGS if w.exercise == exercise_id]
+        assert len(ways) >= 3, exercise_id
+    named = {w.slip for w in WRONGS}
+    brief = {"not_awaited", "blocked", "one_after_another", "uncalled", "extra_parentheses"}
+    brief |= {"plain_for", "deadline_not_caught", "booth_outside"}
+    assert brief <= named
+
+
+def test_a_verdict_shows_as_its_report_not_a_repr() -> None:
+    source = WRONGS[0].source
+    verdict = _check_source("01_highway", source, virtual=True)
+    text: list[str] = []
+
+    class Printer:
+        def text(self, value: str) -> None:
+            text.append(value)
+
+    verdict._repr_pretty_(Printer(), False)
+    assert text == [str(verdict)] == [repr(verdict)]
+    assert "Verdict(" not in text[0] and "never awaited" in text[0]
+
+
+def test_hints_answer_the_last_mistake_then_fall_back() -> None:
+    from citylib._lessons.practice import Practice
+
+    handle = Practice(practice.EXERCISES["01_highway"])
+    wrong = next(w for w in WRONGS if w.exercise == "01_highway" and w.slip == "uncalled")
+    with clock.scaled(SPEED):
+        answer = _bind(handle.exercise, wrong.source)
+
+    async def main(answer: Any) -> Any:
+        with clock.scaled(SPEED):
+            return await handle.check(answer)
+
+    run_virtual(main(answer))
+    assert "recipe" in handle.hints()[0] and "shape of the fix" in handle.hints()[1]
+    with clock.scaled(SPEED):
+        wrong_order = _bind(
+            handle.exercise,
+            "async def commute():\n    return await asyncio.gather(call('weather'), "
+            "call('maps'), call('chat'))\n",
+        )
+    verdict = run_virtual(main(wrong_order))
+    assert verdict.slip is None and not verdict.passed  # no slip known: the fixed hints
+    assert handle.hints() == handle.exercise.hints
+
+
+def test_a_stray_call_never_awaited_fails_even_a_passing_answer() -> None:
+    source = """
+async def commute():
+    call("maps")  # a stray call: it never drives
+    return list(await asyncio.gather(call("chat"), call("maps"), call("weather")))
+"""
+    verdict = _check_source("01_highway", source, virtual=True)
+    assert verdict.status == "failed" and verdict.slip is not None
+    assert verdict.slip.id == "not_awaited" and 'call("maps")  # a stray' in verdict.slip.where
+
+
+def test_a_check_without_await_says_so_and_warns_of_nothing() -> None:
+    async def commute() -> list[Any]:
+        return []
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pending = practice.exercise("01_highway").check(commute)
+        shown = repr(pending)
+        del pending
+        gc.collect()
+    assert "write await in front of it" in shown and "await ex.check(commute)" in shown
+    assert not [w for w in caught if "never awaited" in str(w.message)]
+
+
+def test_other_warnings_an_answer_raises_still_show() -> None:
+    """Only "never awaited" is turned into a message: every other warning shows as usual."""
+
+    async def commute() -> list[Any]:
+        warnings.warn("the learner's own warning", RuntimeWarning, stacklevel=1)
+        return list(await asyncio.gather(*(practice_call(n) for n in ("chat", "maps", "weather"))))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        verdict = _check("01_highway", commute, virtual=True)
+    assert verdict.passed, str(verdict)
+    assert [str(w.message) for w in caught] == ["the learner's own warning"]
+
+
+def practice_call(name: str) -> Any:
+    from citylib import call
+
+    return call(name)
 
 
 # 06's lesson advises asyncio.timeout(2), which counts real seconds: its check runs the
@@ -384,7 +560,7 @@ async def chat_or_sorry():
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("speed", [10.0, 20.0])
 def test_the_lesson_s_asyncio_timeout_passes_as_written(
-    speed: float, capsys: pytest.CaptureFixture[str]
+    speed: float,
 ) -> None:
     answer = _bind(practice.EXERCISES["06_timeout_fallback"], _AS_ADVISED)
 
@@ -393,6 +569,6 @@ def test_the_lesson_s_asyncio_timeout_passes_as_written(
             return await practice.exercise("06_timeout_fallback").check(answer)
 
     verdict = run_virtual(main())
-    assert verdict.passed, capsys.readouterr().out
+    assert verdict.passed, str(verdict)
     (deadline,) = [c for c in verdict.checks if "gives up" in c.label]
     assert "2.0 s" in deadline.measured

@@ -343,6 +343,33 @@ def test_an_unlocked_stretch_asks_for_sequential_fetch(capsys: pytest.CaptureFix
     assert "🔓 Stretch goal unlocked" in out and "⏳ Not attempted yet" in out
 
 
+async def unawaited_one_lane_fetch(sources: Any = None) -> dict[str, Any]:
+    sources = sprint.default_sources() if sources is None else sources
+    start = clock.now()
+    merged = {}
+    for name, source in sources.items():
+        merged[name] = source()  # never awaited: no lane was ever driven
+    merged["total_latency"] = clock.now() - start
+    return merged
+
+
+def test_a_stretch_that_never_awaits_gets_no_one_lane_tick(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 23: "✅ runs the calls one after another" and then advice to use gather, for
+    a sequential_fetch whose calls never drove. A lane nobody drove is not one lane, and
+    the fix for a one-lane task is to await each call in turn."""
+    verdict = run_judge(unawaited_one_lane_fetch, stretch=True)
+    assert "one_lane" in failed(verdict)
+    (diagnosis,) = [d for d in verdict.diagnoses if "one_lane" in d.checks]
+    assert diagnosis.id == "not_awaited" and "gather" not in diagnosis.fix
+    assert "await each call before you make the next one" in diagnosis.fix
+    asyncio.run(sprint.compare_timings(gather_fetch, unawaited_one_lane_fetch))
+    out = capsys.readouterr().out
+    assert "✅ sequential_fetch runs the calls one after another" not in out
+    assert "gather" not in out.split("🔓")[1], out
+
+
 def test_a_parallel_sequential_fetch_is_sent_back(capsys: pytest.CaptureFixture[str]) -> None:
     asyncio.run(sprint.compare_timings(gather_fetch, gather_fetch))
     out = capsys.readouterr().out

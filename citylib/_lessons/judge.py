@@ -419,8 +419,8 @@ def _check_overlap(d: DriveRecord) -> str:
 
 def _check_one_lane(d: DriveRecord) -> str:
     spans = sorted(_intervals(d))
-    if len(spans) < 2:
-        return "fewer than two answers reached the returned value"
+    if len(spans) < len(d.latencies):  # a lane nobody drove in is not one lane
+        return "not every call was awaited: no call that never drove took a lane"
     if any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans)):
         return "some calls ran at the same time; a one-lane fetch awaits each before the next"
     return ""

@@ -24,23 +24,28 @@ import asyncio
 import contextlib
 import inspect
 import math
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from citylib._core import clock
 from citylib._core.watch import Stall, Watch
+from citylib._lessons import practice_slips, slips
+from citylib._lessons.practice_slips import Slip, Unawaited
 
 __all__ = [
     "STATUSES",
     "Check",
+    "Checking",
     "Exercise",
     "GiveUpError",
     "Guess",
     "NotAttemptedError",
     "Practice",
     "Prediction",
+    "Slip",
+    "SlipError",
     "Verdict",
     "heartbeat",
     "is_untouched",
@@ -61,6 +66,14 @@ class GiveUpError(Exception):
     """Raised inside a judge when the answer cannot be measured (its message says why)."""
 
 
+class SlipError(Exception):
+    """Raised inside a judge when the answer stopped on a known mistake."""
+
+    def __init__(self, slip: Slip) -> None:
+        super().__init__(slip.cause)
+        self.slip = slip
+
+
 @dataclass(frozen=True)
 class Check:
     """One measured check.
@@ -70,12 +83,14 @@ class Check:
         label: What was checked, in a few words.
         measured: What was measured, in words and numbers.
         cause: For a failed check, why, in words (empty when it passed).
+        slip: For a failed check, the mistake behind it when it is a known one.
     """
 
     ok: bool
     label: str
     measured: str
     cause: str = ""
+    slip: Slip | None = None
 
     def line(self) -> str:
         """The check as one printed line."""
@@ -95,15 +110,26 @@ class Verdict:
         status: One of :data:`STATUSES`.
         checks: Every check that was measured, in order.
         message: One sentence for a verdict with no checks (not attempted, an error).
+        slip: The mistake found, named once (``None``: none, or not a known one).
+        report: What the notebook shows: every check that stands, then the mistake.
     """
 
     exercise: str
     status: str
     checks: tuple[Check, ...] = ()
     message: str = ""
+    slip: Slip | None = None
+    report: str = field(default="", compare=False)
 
     def __repr__(self) -> str:
-        return f"Verdict({self.exercise!r}, status={self.status!r})"
+        return self.report or f"Verdict({self.exercise!r}, status={self.status!r})"
+
+    def __str__(self) -> str:
+        return repr(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython shows a check's result as its report, never as a repr."""
+        printer.text(repr(self))
 
     @property
     def passed(self) -> bool:
@@ -112,7 +138,9 @@ class Verdict:
 
     @property
     def cause(self) -> str:
-        """The first failed check's cause, or the message."""
+        """The mistake's cause, else the first failed check's, else the message."""
+        if self.slip is not None:
+            return self.slip.cause
         for c in self.checks:
             if not c.ok:
                 return c.cause
@@ -197,16 +225,32 @@ async def judge(exercise: Exercise, answer: Any) -> Verdict:
 
     A stub is ``not_attempted``; an answer that raises (``NotImplementedError``
     counts as the stub) or hangs past the exercise's limit gets a verdict that says
-    so, and the notebook carries on.
+    so, and the notebook carries on. A known mistake (a :class:`Slip`) is named
+    once, by its cause; a coroutine the answer made and never awaited is one, and
+    Python's own warning about it never reaches the notebook.
     """
     if is_untouched(answer):
-        return Verdict(exercise.id, "not_attempted", message=_not_attempted(exercise))
+        return _done(Verdict(exercise.id, "not_attempted", message=_not_attempted(exercise)))
+    with practice_slips.unawaited() as never:
+        verdict = await _judged(exercise, answer, never)
+        never.flush()
+    if never.found and (verdict.slip is None or verdict.status in ("error", "passed")):
+        # Even beside answers that pass: a call that never drove is a mistake, and
+        # nothing else would tell the learner (Python's warning is caught above).
+        verdict = Verdict(exercise.id, "failed", slip=practice_slips.not_awaited(never.found))
+    return _done(verdict, exercise)
+
+
+async def _judged(exercise: Exercise, answer: Any, never: Unawaited) -> Verdict:
     try:
         with clock.scaled(1) if exercise.real_seconds else contextlib.nullcontext():
             async with asyncio.timeout(clock.to_real(exercise.limit) + 5.0):
                 checks = await exercise.judge(answer)
     except (NotAttemptedError, NotImplementedError):
         return Verdict(exercise.id, "not_attempted", message=_not_attempted(exercise))
+    except SlipError as exc:
+        never.note_frames(exc)
+        return Verdict(exercise.id, "failed", slip=exc.slip)
     except GiveUpError as exc:
         return Verdict(exercise.id, "failed", (Check(False, "can be checked", str(exc), str(exc)),))
     except TimeoutError:
@@ -216,10 +260,25 @@ async def judge(exercise: Exercise, answer: Any) -> Verdict:
         )
         return Verdict(exercise.id, "error", message=message)
     except (Exception, SystemExit) as exc:  # a learner's error is a verdict, never a crash
-        message = f"your answer raised {type(exc).__name__}: {exc}"
+        never.note_frames(exc)
+        slips.close_unstarted(exc)
+        slip = practice_slips.from_error(exc, exercise.answer_name)
+        if slip is not None:
+            return Verdict(exercise.id, "failed", slip=slip)
+        where = slips.where_raised(exc)
+        message = f"your answer raised {slips.describe_error(exc)}"
+        if where:
+            message += f" ({where})"
         return Verdict(exercise.id, "error", message=message)
+    slip = next((c.slip for c in checks if not c.ok and c.slip is not None), None)
     status = "passed" if checks and all(c.ok for c in checks) else "failed"
-    return Verdict(exercise.id, status, tuple(checks))
+    return Verdict(exercise.id, status, tuple(checks), slip=slip)
+
+
+def _done(verdict: Verdict, exercise: Exercise | None = None) -> Verdict:
+    """The verdict with its report, what the notebook shows."""
+    title = exercise.title if exercise is not None else verdict.exercise
+    return replace(verdict, report=_report(verdict, title))
 
 
 def _not_attempted(exercise: Exercise) -> str:
@@ -229,26 +288,73 @@ def _not_attempted(exercise: Exercise) -> str:
     )
 
 
+class Checking:
+    """What ``ex.check(answer)`` gives: a check not yet run; ``await`` runs it."""
+
+    def __init__(self, run: Coroutine[Any, Any, Verdict], name: str) -> None:
+        self._run = run
+        self._name = name
+        self._awaited = False
+
+    def __await__(self) -> Generator[Any, None, Verdict]:
+        self._awaited = True  # this object may be dropped before the run starts
+        return self._run.__await__()
+
+    def __repr__(self) -> str:
+        return (
+            f"⏳ The check has not run: write await in front of it, "
+            f"`await ex.check({self._name})`, then run the cell again."
+        )
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+    def __del__(self) -> None:
+        if not self._awaited and inspect.getcoroutinestate(self._run) == "CORO_CREATED":
+            self._run.close()  # never awaited on purpose: the repr said so, no warning
+
+
 class Practice:
     """The learner's handle on one exercise: ``check``, ``hint`` and ``solution``."""
 
     def __init__(self, exercise: Exercise) -> None:
         self.exercise = exercise
         self._hints_shown = 0
+        self._slip: Slip | None = None
 
     def __repr__(self) -> str:
         ex = self.exercise
         return f"<exercise {ex.id!r}: {ex.title}; bind `{ex.answer_name}`, then await .check(it)>"
 
-    async def check(self, answer: Any) -> Verdict:
-        """Judge ``answer`` from measurements, print every check, return the verdict."""
+    def check(self, answer: Any) -> Checking:
+        """Judge ``answer`` from measurements; the verdict shows as its report.
+
+        Await it as a cell's last line: the notebook shows every check that stands
+        and the mistake found, never a repr. Without ``await`` nothing runs, and the
+        cell says so (instead of a coroutine's repr and Python's warning).
+        """
+        return Checking(self._check(answer), self.exercise.answer_name)
+
+    async def _check(self, answer: Any) -> Verdict:
         verdict = await judge(self.exercise, answer)
-        print(_report(verdict, self.exercise))
+        slip = verdict.slip if not verdict.passed else None
+        if (slip and slip.id) != (self._slip and self._slip.id):
+            self._hints_shown = 0  # a new mistake: its first hint answers it
+        self._slip = slip
         return verdict
+
+    def hints(self) -> list[str]:
+        """The hint levels now: the mistake the last check found, else the exercise's own."""
+        if self._slip is None:
+            return list(self.exercise.hints)
+        return [
+            f"The cause: {self._slip.hint}",
+            f"The shape of the fix: {_full_stop(self._slip.fix)}",
+        ]
 
     def hint(self) -> None:
         """Print the next hint level (the last one again once all are shown)."""
-        hints = self.exercise.hints
+        hints = self.hints()
         level = min(self._hints_shown, len(hints) - 1)
         self._hints_shown = level + 1
         more = "" if level + 1 == len(hints) else " (ask again for the next one)"
@@ -259,14 +365,27 @@ class Practice:
         print(f"🔑 One solution for {self.exercise.title}:\n\n{self.exercise.solution_code}")
 
 
-def _report(verdict: Verdict, exercise: Exercise) -> str:
-    lines = [c.line() for c in verdict.checks]
+def _full_stop(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+def _report(verdict: Verdict, title: str) -> str:
+    """Every check that stands, then the mistake once (its ❌ lines are its slip)."""
+    slip = verdict.slip
+    lines = [c.line() for c in verdict.checks if c.ok or slip is None or c.slip is None]
+    if slip is not None:
+        lines.extend(slip.lines())
     if verdict.status == "passed":
-        lines.append(f"🎉 Passed: {exercise.title}. Well driven!")
+        lines.append(f"🎉 Passed: {title}. Well driven!")
     elif verdict.status == "not_attempted":
         lines.append(f"✍️ Not attempted: {verdict.message}.")
     elif verdict.status == "error":
         lines.append(f"💥 {verdict.message}. Fix it and check again; `.hint()` can help.")
+    elif slip is not None:
+        lines.append(
+            "🔧 Not yet: one mistake, named above. Fix it and check again; `.hint()` explains it."
+        )
     else:
         lines.append("🔧 Not yet. Read the ↳ line, then try `.hint()` for a nudge.")
     return "\n".join(lines)

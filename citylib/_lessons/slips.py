@@ -25,14 +25,18 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from citylib._lessons.drives import DriveRecord
+from citylib._lessons.sprint_contract import STRETCH_NAME
 
 __all__ = [
     "Diagnosis",
+    "awaited_type",
     "close_unstarted",
     "describe_error",
     "diagnose",
     "from_error",
     "from_result",
+    "gather_handed",
+    "is_library",
     "repeated_latency",
     "where_raised",
 ]
@@ -175,7 +179,7 @@ def _asyncio_run(f: _Facts) -> Diagnosis | None:
     )
 
 
-def _awaited_type(error: str) -> str:
+def awaited_type(error: str) -> str:
     """``Source`` in ``TypeError: object Source can't be used in 'await' expression``."""
     words = error.split(_CANT_AWAIT)[0].split()
     return words[-1] if words else ""
@@ -184,7 +188,7 @@ def _awaited_type(error: str) -> str:
 def _uncalled(f: _Facts) -> Diagnosis | None:
     if f.called:  # a source was called: another slip
         return None
-    if _CANT_AWAIT in f.error and _awaited_type(f.error) in _SOURCE_TYPES:
+    if _CANT_AWAIT in f.error and awaited_type(f.error) in _SOURCE_TYPES:
         return Diagnosis(
             "uncalled_sources",
             "you awaited a source, not a call of it: await needs an awaitable, and a source "
@@ -328,8 +332,10 @@ def _pending(result: Any, names: Sequence[str], subject: str) -> Diagnosis | Non
             "you called the sources but never awaited the calls: a call hands you a "
             "coroutine, a trip that has not started, and only await brings its answer back",
             "your dict holds coroutines where the answers should be",
-            "hand all the calls to asyncio.gather and await it once (await works only inside "
-            "an async def), then merge the answers it gives back",
+            _await_each(subject)
+            if subject == STRETCH_NAME
+            else "hand all the calls to asyncio.gather and await it once (await works only "
+            "inside an async def), then merge the answers it gives back",
             _CALLS,
         )
     if kinds & set(_PENDING_TASKS):
@@ -516,9 +522,19 @@ def _not_awaited_calls(s: _Seen) -> Diagnosis | None:
         f"you called {_names(never)} but never awaited the call: a call hands you a "
         "coroutine, a trip that has not started, and only await brings its answer back",
         "",
-        "await every call you make: hand them all to one gather and await it",
+        _await_each(s.subject),
         _CALLS,
     )
+
+
+def _await_each(subject: str) -> str:
+    """The shape of the fix for calls never awaited: one lane for the stretch goal."""
+    if subject == STRETCH_NAME:
+        return (
+            "await each call before you make the next one: the stretch goal's one lane "
+            "waits for every answer in turn"
+        )
+    return "await every call you make: hand them all to one gather and await it"
 
 
 def _left_out(s: _Seen) -> Diagnosis | None:
@@ -583,8 +599,10 @@ def repeated_latency(drives: Sequence[DriveRecord]) -> int | float | None:
     same number (``None`` otherwise): written in, not measured."""
     values = [d.result.get("total_latency") for d in drives if isinstance(d.result, dict)]
     first = values[0] if values else None
-    if len(values) > 1 and isinstance(first, (int, float)) and all(
-        type(v) in (int, float) and v == first for v in values
+    if (
+        len(values) > 1
+        and isinstance(first, (int, float))
+        and all(type(v) in (int, float) and v == first for v in values)
     ):
         return first
     return None
@@ -716,7 +734,7 @@ def _library_roots() -> tuple[str, ...]:
     return tuple(os.path.abspath(root) + os.sep for root in roots)
 
 
-def _is_library(filename: str) -> bool:
+def is_library(filename: str) -> bool:
     """Not the learner's file: Python's own, an installed package's, or citylib's."""
     return not filename.startswith("<") and os.path.abspath(filename).startswith(_library_roots())
 
@@ -731,7 +749,7 @@ def _frames(exc: BaseException) -> Iterator[tuple[FrameType, int]]:
 def where_raised(exc: BaseException, place: str = "your cell") -> str:
     """The learner's own line that ``exc`` went through last, such as ``line 6 of your
     cell: answers = ...`` (``""`` when none of its frames is the learner's)."""
-    mine = [(f, n) for f, n in _frames(exc) if not _is_library(f.f_code.co_filename)]
+    mine = [(f, n) for f, n in _frames(exc) if not is_library(f.f_code.co_filename)]
     if not mine:
         return ""
     frame, number = mine[-1]
@@ -754,7 +772,7 @@ def close_unstarted(exc: BaseException) -> None:
     """Close the coroutines a slip left unstarted inside asyncio's frames of ``exc``, so
     that Python does not warn, later and elsewhere, that they "were never awaited"."""
     for frame, _ in _frames(exc):
-        if not _is_library(frame.f_code.co_filename) or frame.f_code.co_name == "<module>":
+        if not is_library(frame.f_code.co_filename) or frame.f_code.co_name == "<module>":
             continue  # the learner's own objects are theirs
         for value in list(frame.f_locals.values()):
             for item in [value, *_items(value)]:
@@ -762,7 +780,7 @@ def close_unstarted(exc: BaseException) -> None:
                     item.close()
 
 
-def _gather_box(exc: BaseException) -> tuple[bool, str, bool | None]:
+def gather_handed(exc: BaseException) -> tuple[bool, str, bool | None]:
     """Whether ``exc`` came out of asyncio.gather; if so, the box its calls came in
     (``""``: none) and whether it got calls (``None``: not known)."""
     for frame, _ in _frames(exc):
@@ -820,7 +838,7 @@ def _driving_slip(exc: BaseException, fn: Any, subject: str, error: str) -> Diag
         return Diagnosis(
             "plain_def",
             f"your {subject} is a plain def: calling it runs it at once and hands back a "
-            f"{_awaited_type(error)}, which cannot be awaited",
+            f"{awaited_type(error)}, which cannot be awaited",
             error,
             "write it as async def, as the stub does, and await the calls inside it",
         )
@@ -836,7 +854,7 @@ def from_error(exc: BaseException, fn: Any) -> Diagnosis | None:
     if found is not None:
         return found
     where = where_raised(exc)
-    in_gather, box, called = _gather_box(exc)
+    in_gather, box, called = gather_handed(exc)
     facts = _Facts(
         subject, error, where,
         None if called is None else int(called), 0 if called else None,

@@ -38,13 +38,7 @@ from citylib._core.stream import (
 )
 from citylib._lessons.chat_stream import STREAM_PATH, read_events
 from citylib._lessons.heartbeat import Pulse, with_heartbeat
-from citylib._lessons.surge import (
-    MAX_REAL_SECONDS,
-    MAX_USERS,
-    check_url,
-    gc_paused,
-    percentile,
-)
+from citylib._lessons.surge import MAX_REAL_SECONDS, MAX_USERS, check_url, gc_paused, percentile
 
 __all__ = [
     "GAP",

@@ -6,7 +6,7 @@ from typing import Any
 
 from citylib._core import timeline
 from citylib._core.timeline import Timeline
-from citylib._lessons.exercises._measure import calls_once, held, payload_of, run_answer, together
+from citylib._lessons.exercises._measure import drove, payload_of, run_answer, stop_if_not_awaited
 from citylib._lessons.practice import Check, Exercise, GiveUpError, Prediction, heartbeat
 
 __all__ = ["EXERCISES", "PREDICTIONS"]
@@ -23,7 +23,8 @@ async def _judge_highway(answer: Any) -> list[Check]:
         )
     with timeline.recording(Timeline(name="your commute")) as tl, heartbeat() as beats:
         returned = await run_answer(answer)
-    checks = [calls_once(tl, _COMMUTE), together(tl, _COMMUTE), held(beats.longest_gap)]
+    stop_if_not_awaited(returned)
+    checks = drove(answer, tl, beats.longest_gap, _COMMUTE)
     ok = (
         isinstance(returned, list | tuple)
         and len(returned) == 3
@@ -75,8 +76,8 @@ async def commute():
         "The cause of a jam: a car that is awaited on its own line has to arrive before the "
         "next line runs, so three awaits in a row add their times up (3 + 2 + 1 = 6 s). "
         "And call_blocking() never lets anyone else drive at all.",
-        "The shape of the fix: one single await, on the foreman that sends every car off "
-        "at once. Pass it the three calls (each call(...) is a car not yet driving), "
+        "The shape of the fix: one single await, on the foreman, asyncio.gather, that sends "
+        "every car off at once. Pass it the three calls (each call(...) is a car not yet driving), "
         "unpack the three answers it returns, and return them as a list.",
     ],
     judge=_judge_highway,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from dataclasses import replace
 from typing import Any
 
 from citylib._core import timeline
@@ -11,9 +12,12 @@ from citylib._core.timeline import Timeline
 from citylib._lessons.exercises._measure import (
     calls_once,
     keys_of,
+    latency,
     payload_of,
     run_answer,
+    stop_if_not_awaited,
     together,
+    took_turns,
 )
 from citylib._lessons.practice import (
     Check,
@@ -21,8 +25,11 @@ from citylib._lessons.practice import (
     GiveUpError,
     NotAttemptedError,
     Prediction,
+    Slip,
+    SlipError,
     is_untouched,
 )
+from citylib._lessons.practice_slips import line_of
 
 __all__ = ["EXERCISES", "PREDICTIONS"]
 
@@ -62,23 +69,31 @@ async def _judge_morning(answer: Any) -> list[Check]:
     if is_untouched(endpoint):
         raise NotAttemptedError
     with timeline.recording(Timeline(name="/morning")) as tl:
-        report = (
-            await run_answer(endpoint)
-            if inspect.iscoroutinefunction(endpoint)
-            else await asyncio.to_thread(endpoint)
-        )
+        if inspect.iscoroutinefunction(endpoint):
+            report = await run_answer(endpoint)
+            stop_if_not_awaited(report)  # the trips are over: collecting garbage is harmless
+        else:
+            report = await asyncio.to_thread(endpoint)
+            try:
+                stop_if_not_awaited(report)
+            except SlipError as exc:  # it could not await: a plain def is the cause
+                raise SlipError(_plain_def(endpoint, exc.slip)) from None
+    is_async = inspect.iscoroutinefunction(endpoint)
     checks = [
         Check(
-            inspect.iscoroutinefunction(endpoint),
+            is_async,
             "the route is async def",
-            "async def" if inspect.iscoroutinefunction(endpoint) else "a plain def",
-            ""
-            if inspect.iscoroutinefunction(endpoint)
-            else "a route that awaits must be written with async def",
+            "async def" if is_async else "a plain def",
+            "" if is_async else "a route that awaits must be written with async def",
         ),
         calls_once(tl, _MORNING),
-        together(tl, _MORNING, "weather and chat were gathered"),
     ]
+    if checks[-1].ok:  # how they drove counts only when both drove
+        turn = together(tl, _MORNING, "weather and chat were gathered")
+        if not turn.ok:
+            total, slowest = sum(latency(n) for n in _MORNING), max(latency(n) for n in _MORNING)
+            turn = replace(turn, slip=took_turns(endpoint, total, slowest, tl.makespan))
+        checks.append(turn)
     ok = (
         isinstance(report, dict)
         and payload_of(report.get("weather"), "weather")
@@ -115,6 +130,19 @@ async def _judge_morning(answer: Any) -> list[Check]:
     return checks
 
 
+def _plain_def(endpoint: Any, found: Slip) -> Slip:
+    return Slip(
+        "plain_def_route",
+        "your route is a plain def, so it cannot await: it called the services and got "
+        "coroutines back, trips that never started",
+        "write the route with async def, and await the services inside it",
+        "Only an async def can pause at an await. A plain def route runs in one go; the "
+        "calls it makes hand back coroutines that nobody drives.",
+        found.seen,
+        found.where or line_of(endpoint, "def "),
+    )
+
+
 _MORNING_ROUTE = Exercise(
     id="04_morning_route",
     notebook="04_async_fastapi",
@@ -148,7 +176,7 @@ async def morning():
         "chat wait for the weather, 1 + 3 = 4 s; the report only needs the slower of the "
         "two, 3 s, if both drive at once.",
         "The shape of the fix: the same as /city-report in step 4, with two services "
-        "instead of three: one await on the foreman, two answers back, and a dict with "
+        "instead of three: one await on asyncio.gather, two answers back, and a dict with "
         'the keys "weather" and "chat" returned.',
     ],
     judge=_judge_morning,

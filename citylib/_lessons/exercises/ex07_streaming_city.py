@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+from dataclasses import replace
 from typing import Any
 
 from citylib._core import clock
 from citylib._core.stream import plan_reply
-from citylib._lessons.exercises._measure import SLACK, held
-from citylib._lessons.practice import Check, Exercise, GiveUpError, Prediction, heartbeat
+from citylib._lessons.exercises._measure import SLACK, blocked, held
+from citylib._lessons.practice import (
+    Check,
+    Exercise,
+    GiveUpError,
+    Prediction,
+    Slip,
+    SlipError,
+    heartbeat,
+)
+from citylib._lessons.practice_slips import line_of
 
 __all__ = ["EXERCISES", "PREDICTIONS"]
 
@@ -23,11 +34,8 @@ async def _judge_shout(answer: Any) -> list[Check]:
     stream = answer(_PROMPT)
     if not hasattr(stream, "__anext__"):
         if asyncio.iscoroutine(stream):
-            stream.close()
-        raise GiveUpError(
-            f"shout('hello') gave a {type(stream).__name__}, not an async generator: "
-            "`yield` inside an `async def` makes one, which `async for` can read"
-        )
+            stream.close()  # never run: it would only make its own calls
+        raise SlipError(_not_a_stream(answer, stream))
     plan = plan_reply(_PROMPT)
     want = [t.upper() for t in plan.tokens]
     arrived: list[float] = []
@@ -44,6 +52,7 @@ async def _judge_shout(answer: Any) -> list[Check]:
             "every token, shouted",
             f"{len(got)} tokens (Popy sent {len(want)}), first ones {got[:3]!r:.60}",
             "" if ok_tokens else "yield each token of the reply once, in order, as token.upper()",
+            _not_shouted(answer) if got == list(plan.tokens) and got != want else None,
         )
     ]
     first = arrived[0] if arrived else float("inf")
@@ -60,10 +69,60 @@ async def _judge_shout(answer: Any) -> list[Check]:
                 "your reader waited for the whole reply before the first token: collecting the "
                 "tokens first and yielding them afterwards is a one-shot reply in disguise"
             ),
+            None
+            if ok_first
+            else Slip(
+                "collected_first",
+                "your reader waited for the whole reply before the first token: collecting "
+                "the tokens first and yielding them afterwards is a one-shot reply in disguise",
+                "yield each token inside the loop that reads Popy's reply, the moment it "
+                "arrives, instead of after it",
+                "A list comprehension (or a loop that appends) over the stream runs to the "
+                "end before the next line starts. Yield inside the async for itself, and "
+                "each token leaves as soon as it came in.",
+                f"first token after {first:.1f} s",
+                line_of(answer, "async for"),
+            ),
         )
     )
-    checks.append(held(beats.longest_gap))
+    hold = held(beats.longest_gap)
+    checks.append(hold if hold.ok else replace(hold, slip=blocked(answer, beats.longest_gap)))
     return checks
+
+
+def _not_shouted(answer: Any) -> Slip:
+    return Slip(
+        "not_shouted",
+        "every token came through, in order, but not in capitals: shout hands on each "
+        "token shouted",
+        "yield each token's upper-case version (a str has a method for it)",
+        "The stream part works. What is left is the text itself: a str's .upper() gives "
+        "the same text in capitals.",
+        "the tokens came back as Popy sent them",
+        line_of(answer, "yield"),
+    )
+
+
+def _not_a_stream(answer: Any, stream: Any) -> Slip:
+    kind = type(stream).__name__
+    returned = inspect.iscoroutine(stream)
+    return Slip(
+        "returns_not_yields" if returned else "not_a_stream",
+        f"your shout('hello') gave a {kind}, not a stream: "
+        + (
+            "an async def that returns hands back its one value at the end; only yield "
+            "makes it a stream that hands out one value at a time"
+            if returned
+            else "a stream is an async def with yield inside, read with async for"
+        ),
+        "inside an async def, hand out each capitalised token with yield as it arrives "
+        "(no return, no list)",
+        "`return` ends a function with one value. `yield` inside an `async def` makes an "
+        "async generator instead: each yield hands the reader one token and waits there "
+        "for the reader to ask for the next.",
+        f"shout('hello') gave a {kind}",
+        line_of(answer, "return") or line_of(answer, "def "),
+    )
 
 
 _SHOUT = Exercise(
