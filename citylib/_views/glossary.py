@@ -15,7 +15,7 @@ import html
 import re
 from dataclasses import dataclass
 
-__all__ = ["KEYWORDS", "ROUTE", "Glossary", "glossary"]
+__all__ = ["KEYWORDS", "ROUTE", "TERMS", "Glossary", "glossary"]
 
 #: The route on show: the seed's ``/weather`` route, asking the cloud.
 ROUTE = """\
@@ -45,6 +45,24 @@ KEYWORDS: dict[str, str] = {
 }
 
 HINT = "👉 Hover a keyword to hear Popy explain it."
+
+#: The course's words for what happens inside the event loop (notebook 02, "Inside the
+#: loop"); the stepper's player shows them when a box is hovered.
+TERMS: dict[str, str] = {
+    "turn": (
+        "🔄 One turn of the event loop: it takes every task in the ready queue and lets "
+        "each drive once, until its next await. Then the next turn."
+    ),
+    "ready queue": (
+        "🟢 The line of tasks ready to drive, first come, first served. The loop picks "
+        "the next task from its front; a task that awaits sleep(0) goes to its back."
+    ),
+    "timer": (
+        "⏰ A wake-up note the loop keeps: “at 1.0 s, wake this task”. When nothing is "
+        "ready, the loop waits for the soonest timer, then puts its task back in the "
+        "ready queue."
+    ),
+}
 
 # Scoped to .citylib-glossary so it cannot touch the rest of the notebook. The
 # bubble area is reserved under the code (min-height) so a tip is never clipped
