@@ -31,9 +31,10 @@ timers' heap); ``_thread_id``, ``_asyncgen_firstiter_hook`` and
 ``_asyncgen_finalizer_hook`` (what ``run_forever`` sets up); ``Handle._callback``
 and ``Handle._args``; a task's step or wake-up callback having the task as its
 ``__self__``; ``Task._fut_waiter``; ``asyncio.events._get_running_loop`` and
-``_set_running_loop``; and on 3.12+ ``asyncio.tasks._swap_current_task``
+``_set_running_loop``; and on 3.14+ ``asyncio.tasks._swap_current_task``
 (Python 3.14 keeps one current task per thread, so the cell's own task is swapped
-out while the film's run).
+out while the film runs; not tested here, as no 3.14 is installed: its pin runs on
+3.12+, where the function exists with the same contract).
 """
 
 from __future__ import annotations
@@ -421,6 +422,7 @@ _CALLBACKS = {
     "_release_waiter": "timeout",
     "gather.<locals>._done_callback": "gather's bookkeeping",
     "_GatheringFuture._done_callback": "gather's bookkeeping",
+    "TaskGroup._on_task_done": "TaskGroup's bookkeeping",
 }
 
 # What a task waits for, by the library coroutine it is suspended in (its __qualname__).
@@ -472,6 +474,7 @@ class _Filming(Generic[T]):
         self.waiter_of: dict[int, tuple[Any, str]] = {}  # future -> the task waiting on it
         self.timer_what: dict[int, tuple[Any, Timer]] = {}  # TimerHandle -> Timer
         self.places: dict[tuple[str, int], str] = {}
+        self.names: dict[asyncio.Task[Any], tuple[str, str]] = {}  # task -> (its name, lane's)
         self.codes: dict[CodeType, None] = {}
 
     # -- a turn ------------------------------------------------------------------
@@ -530,7 +533,7 @@ class _Filming(Generic[T]):
         samples = self.sampler.take(serial)
         if task is None or not self.recording:
             return
-        name = lane_name(task.get_name(), _qualname(task.get_coro()))
+        name = self.name_of(task)
         held_at, held_spot = "", ("", 0)
         if held >= film_clock.threshold and samples:
             top = samples.most_common(1)[0][0]
@@ -556,6 +559,16 @@ class _Filming(Generic[T]):
         self.waits[task] = Wait(name, line, self.waits_on(future, library), spot)
 
     # -- where and what ------------------------------------------------------------
+
+    def name_of(self, task: asyncio.Task[Any]) -> str:
+        """The task's name as ``citylib.lanes`` names its lane (worked out once a name)."""
+        given = task.get_name()
+        known = self.names.get(task)
+        if known is not None and known[0] == given:
+            return known[1]
+        name = lane_name(given, _qualname(task.get_coro()))
+        self.names[task] = (given, name)
+        return name
 
     def suspended_at(self, task: asyncio.Task[Any]) -> tuple[tuple[str, int], str]:
         """Where ``task`` is suspended, as ``citylib.lanes`` finds it (the deepest of the
@@ -591,7 +604,7 @@ class _Filming(Generic[T]):
         if timer is not None:
             return f"sleep until {fmt_seconds(timer)} s"
         if isinstance(future, asyncio.Task):
-            return f"task {lane_name(future.get_name(), _qualname(future.get_coro()))}"
+            return f"task {self.name_of(future)}"
         if library in _WAITS:
             return _WAITS[library]
         if type(future).__name__ == "_GatheringFuture":
@@ -611,7 +624,7 @@ class _Filming(Generic[T]):
         callback = handle._callback
         owner = getattr(callback, "__self__", None)
         if isinstance(owner, asyncio.Task):
-            return lane_name(owner.get_name(), _qualname(owner.get_coro()))
+            return self.name_of(owner)
         what = _CALLBACKS.get(getattr(callback, "__qualname__", ""), "")
         if what == "wake-up":
             future = handle._args[0] if handle._args else None
@@ -694,7 +707,13 @@ def _loop_in_charge(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
     """Make ``loop`` this thread's running loop for the block, as ``run_forever`` does,
     and put back whatever was running (a notebook's loop, its cell's task) after."""
     previous = _events._get_running_loop()
-    swap = getattr(asyncio.tasks, "_swap_current_task", None)  # 3.12+
+    # 3.14 keeps one current task per thread (the cell's, in a notebook): swap it out.
+    # Before, each loop has its own, and 3.12.1's swap to None of a loop without one
+    # raises KeyError.
+    swap = (
+        asyncio.tasks._swap_current_task  # type: ignore[attr-defined]
+        if sys.version_info >= (3, 14) else None
+    )
     hooks = sys.get_asyncgen_hooks()
     _events._set_running_loop(loop)
     outer_task = swap(loop, None) if swap is not None else None
