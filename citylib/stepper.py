@@ -1,34 +1,20 @@
 """``citylib.stepper``: step your own asyncio code one turn of the event loop at a time.
 
-``film = stepper.run(main())`` runs ``main()`` to its end on a fresh event loop of
-asyncio's own kind, driven one turn at a time on virtual time (sleeps take no real
-time), in a script or in a notebook cell, and films every turn: ``film.turns``, each a
-:class:`Turn` (``number``, ``clock``, ``ready``, ``ran``, ``waiting``, ``printed``),
-``film.result``, ``film.error``, ``film.summary()``, ``film.show()`` (a filmstrip) and
-``film.widget()`` (a player). ``%load_ext citylib`` then ``%%step`` films a cell.
-Where it is taught: notebook 02 ("Inside the loop"), 06 and 07.
+``film = stepper.run(main())`` films ``main()`` turn by turn on virtual time, in a
+script or a notebook cell: ``film.turns`` (each a ``Turn``: ``number``, ``clock``,
+``ready``, ``ran``, ``waiting``, ``printed``), ``film.result``, ``film.error``,
+``film.summary()``, ``film.show()`` and ``film.widget()``; ``%%step`` films a cell
+after ``%load_ext citylib``. The code lives in :mod:`citylib._views.stepper`:
+``import citylib.stepper``, ``from citylib.stepper import ...`` and ``from citylib
+import stepper`` give that one module object (see "Public modules" in :mod:`citylib`).
 """
 
-from citylib._views.stepper import (
-    MAX_TURNS,
-    OUTCOMES,
-    Film,
-    Step,
-    StepLimitError,
-    Timer,
-    Turn,
-    Wait,
-    run,
-)
+import sys
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "MAX_TURNS",
-    "OUTCOMES",
-    "Film",
-    "Step",
-    "StepLimitError",
-    "Timer",
-    "Turn",
-    "Wait",
-    "run",
-]
+from citylib._views import stepper as _module
+
+if TYPE_CHECKING:
+    from citylib._views.stepper import *  # noqa: F403  (what type checkers and editors see)
+
+sys.modules[__name__] = _module

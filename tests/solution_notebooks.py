@@ -2,7 +2,7 @@
 
 ``notebooks/solutions/NAME.ipynb`` (for 01-04, 06, 07) is ``notebooks/NAME.ipynb`` with
 each exercise cell's stub replaced by its exercise's ``solution_code`` (from
-``citylib/_lessons/exercises.py``), inside ``### BEGIN SOLUTION`` / ``### END
+``citylib/_lessons/exercises/``), inside ``### BEGIN SOLUTION`` / ``### END
 SOLUTION`` markers as in the Sprint's solution notebook. The learner's notebook is the
 source here (it carries the story's committed outputs, which ``citylib student`` would
 clear), the registry the one place a solution is written; ``tests/test_practice.py``

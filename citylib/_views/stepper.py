@@ -50,8 +50,6 @@ __all__ = [
     "Timer",
     "Turn",
     "Wait",
-    "frame_html",
-    "frame_text",
     "run",
 ]
 
