@@ -392,18 +392,23 @@ class _HoldSampler:
 
 
 class _Tee(io.TextIOBase):
-    """``sys.stdout`` during the film: text goes where it went, and is noted too."""
+    """``sys.stdout`` during the film: text goes where it went (unless ``echo`` is off),
+    and is noted too."""
 
-    def __init__(self, target: Any) -> None:
+    def __init__(self, target: Any, echo: bool = True) -> None:
         self.target = target
+        self.echo = echo
         self.parts: list[str] = []
 
     def write(self, text: str) -> int:
         self.parts.append(text)
+        if not self.echo:
+            return len(text)
         return int(self.target.write(text) or len(text))
 
     def flush(self) -> None:
-        self.target.flush()
+        if self.echo:
+            self.target.flush()
 
     def taken(self) -> str:
         text = "".join(self.parts)
@@ -738,6 +743,7 @@ def run(
     threshold: float = STALL_THRESHOLD,
     max_turns: int = MAX_TURNS,
     wait_limit: float = WAIT_LIMIT,
+    echo: bool = True,
     film: Film[T] | None = None,
 ) -> Film[T]:
     """Run ``main()`` to its end one turn of the event loop at a time, and film it.
@@ -753,6 +759,8 @@ def run(
             :class:`StepLimitError` raised (a loop that never ends).
         wait_limit: Real seconds the loop may wait for a thread or I/O with no
             timer set before :class:`StepLimitError` (waiting for nothing).
+        echo: Whether printed text also goes to ``sys.stdout`` as it would
+            (off for a judge that films a program of its own).
         film: The film to fill (a subclass adds views).
 
     Raises:
@@ -771,18 +779,18 @@ def run(
     filming = _Filming(film, max_turns, wait_limit)
     loop = filming.loop
     try:
-        _film(filming, main)
+        _film(filming, main, echo)
     finally:
         film.code = filming.source()
         loop.close()
     return film
 
 
-def _film(filming: _Filming[T], main: Coroutine[Any, Any, T]) -> None:
+def _film(filming: _Filming[T], main: Coroutine[Any, Any, T], echo: bool) -> None:
     film, loop = filming.film, filming.loop
     filming.selector.idle_threads = threading.active_count() + 1  # + the hold sampler
     filming.sampler.start()
-    tee = filming.tee = _Tee(sys.stdout)
+    tee = filming.tee = _Tee(sys.stdout, echo)
     problem = ""
     try:
         with _loop_in_charge(loop), clock.time_source(loop.time), clock.scaled(1), \
