@@ -419,6 +419,9 @@ class _Tee(io.TextIOBase):
         return getattr(self.target, name)
 
 
+#: What a wait says once its future is done: the task is back in the ready queue.
+_WOKEN = "woken, ready for the next turn"
+
 # What a callback that is not a task's step does, in words (by its __qualname__).
 _CALLBACKS = {
     "_set_result_unless_cancelled": "wake-up",
@@ -474,7 +477,8 @@ class _Filming(Generic[T]):
         # The handle running now: (task, its top coroutine's frame, serial), or None.
         self.running: tuple[asyncio.Task[Any] | None, FrameType | None, int] | None = None
         self.serial = 0
-        self.waits: dict[asyncio.Task[Any], Wait] = {}
+        # Each suspended task's wait, and the future it waits on (done: it is woken).
+        self.waits: dict[asyncio.Task[Any], tuple[Wait, Any]] = {}
         # By id: the object is kept beside its entry, so a reused id is never mistaken.
         self.waiter_of: dict[int, tuple[Any, str]] = {}  # future -> the task waiting on it
         self.timer_what: dict[int, tuple[Any, Timer]] = {}  # TimerHandle -> Timer
@@ -502,7 +506,7 @@ class _Filming(Generic[T]):
             clock=self.turn_start,
             ready=self.turn_ready,
             ran=self.steps,
-            waiting=list(self.waits.values()),
+            waiting=self.waiting(),
             printed=printed,
             timers=self.timers(),
         ))
@@ -561,7 +565,16 @@ class _Filming(Generic[T]):
             return
         self.waiter_of[id(future)] = (future, name)
         self.waits.pop(task, None)  # re-inserted: the waiting list keeps the order of waits
-        self.waits[task] = Wait(name, line, self.waits_on(future, library), spot)
+        self.waits[task] = (Wait(name, line, self.waits_on(future, library), spot), future)
+
+    def waiting(self) -> list[Wait]:
+        """The waits after a turn; one whose future is done is woken: ready next turn."""
+        found = []
+        for wait, future in self.waits.values():
+            if future.done():
+                wait = Wait(wait.task, wait.line, f"{wait.on} → {_WOKEN}", wait.spot)
+            found.append(wait)
+        return found
 
     # -- where and what ------------------------------------------------------------
 
