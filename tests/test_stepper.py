@@ -123,6 +123,9 @@ def test_three_sleep_zero_tasks_take_turns_in_ready_queue_order() -> None:
         assert [step.task for step in turn.ran] == [worker] * 3
     assert [s.outcome for s in laps[0].ran] == ["awaiting"] * 3
     assert [s.outcome for s in laps[-1].ran] == ["done"] * 3
+    assert film.tasks == ["three_sleep_zero", worker, worker, worker]  # four tasks, not two
+    words = f"{len(film.turns)} turns of the event loop, 4 tasks, the clock stayed at 0"
+    assert film.summary().startswith(words)
     first_lap = laps[0]
     assert first_lap.printed == "A 0\nB 0\nC 0\n"
     assert laps[1].printed == "A 1\nB 1\nC 1\n"

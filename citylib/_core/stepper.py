@@ -119,6 +119,8 @@ class Step:
     # (file, line) of ``line`` and of ``held_at``, for views that show the code.
     spot: tuple[str, int] = field(default=("", 0), compare=False, repr=False)
     held_spot: tuple[str, int] = field(default=("", 0), compare=False, repr=False)
+    # Which task, by the order tasks first ran in the film (names may repeat).
+    number: int = field(default=0, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,7 @@ class Wait:
     line: str
     on: str
     spot: tuple[str, int] = field(default=("", 0), compare=False, repr=False)
+    number: int = field(default=0, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,12 +208,12 @@ class Film(Generic[T]):
 
     @property
     def tasks(self) -> list[str]:
-        """Every task's name, in the order each first ran."""
-        seen: dict[str, None] = {}
+        """Every task's name, in the order each first ran (a name once per task)."""
+        seen: dict[int, str] = {}
         for turn in self.turns:
             for step in turn.ran:
-                seen.setdefault(step.task, None)
-        return list(seen)
+                seen.setdefault(step.number, step.task)
+        return list(seen.values())
 
     @property
     def holds(self) -> list[tuple[Turn, Step]]:
@@ -221,10 +224,13 @@ class Film(Generic[T]):
         """One line a beginner reads instead of the film."""
         n, tasks = len(self.turns), len(self.tasks)
         end = self.turns[-1].clock if self.turns else 0.0
+        clock_words = (
+            f"the clock went from 0 to {fmt_seconds(end)} s" if end > 0
+            else "the clock stayed at 0 (nobody slept)"
+        )
         line = (
             f"{n} {'turn' if n == 1 else 'turns'} of the event loop, "
-            f"{tasks} {'task' if tasks == 1 else 'tasks'}, "
-            f"the clock went from 0 to {fmt_seconds(end)} s"
+            f"{tasks} {'task' if tasks == 1 else 'tasks'}, {clock_words}"
         )
         if self.error is not None:
             line += f"; main() raised {type(self.error).__name__}"
@@ -484,6 +490,7 @@ class _Filming(Generic[T]):
         self.timer_what: dict[int, tuple[Any, Timer]] = {}  # TimerHandle -> Timer
         self.places: dict[tuple[str, int], str] = {}
         self.names: dict[asyncio.Task[Any], tuple[str, str]] = {}  # task -> (its name, lane's)
+        self.numbers: dict[asyncio.Task[Any], int] = {}
         self.codes: dict[CodeType, None] = {}
 
     # -- a turn ------------------------------------------------------------------
@@ -554,29 +561,39 @@ class _Filming(Generic[T]):
                 "cancelled" if task.cancelled() else "error" if task.exception() else "done"
             )
             spot = _end_spot(task, frame)
-            self.steps.append(Step(name, self.place(spot), outcome, held, held_at, spot, held_spot))
+            self.steps.append(Step(name, self.place(spot), outcome, held, held_at, spot,
+                                   held_spot, self.number_of(task)))
             return
         spot, library = self.suspended_at(task)
         line = self.place(spot)
-        self.steps.append(Step(name, line, "awaiting", held, held_at, spot, held_spot))
+        number = self.number_of(task)
+        self.steps.append(Step(name, line, "awaiting", held, held_at, spot, held_spot, number))
         future = task._fut_waiter  # type: ignore[attr-defined]
         if future is None:  # a bare yield (sleep(0)): straight back to the ready queue
             self.waits.pop(task, None)
             return
         self.waiter_of[id(future)] = (future, name)
         self.waits.pop(task, None)  # re-inserted: the waiting list keeps the order of waits
-        self.waits[task] = (Wait(name, line, self.waits_on(future, library), spot), future)
+        wait = Wait(name, line, self.waits_on(future, library), spot, number)
+        self.waits[task] = (wait, future)
 
     def waiting(self) -> list[Wait]:
         """The waits after a turn; one whose future is done is woken: ready next turn."""
         found = []
         for wait, future in self.waits.values():
             if future.done():
-                wait = Wait(wait.task, wait.line, f"{wait.on} → {_WOKEN}", wait.spot)
+                wait = Wait(wait.task, wait.line, f"{wait.on} → {_WOKEN}", wait.spot, wait.number)
             found.append(wait)
         return found
 
     # -- where and what ------------------------------------------------------------
+
+    def number_of(self, task: asyncio.Task[Any]) -> int:
+        """The task's number in the film: 1 for the first task that ran, and so on."""
+        number = self.numbers.get(task)
+        if number is None:
+            number = self.numbers[task] = len(self.numbers) + 1
+        return number
 
     def name_of(self, task: asyncio.Task[Any]) -> str:
         """The task's name as ``citylib.lanes`` names its lane (worked out once a name)."""

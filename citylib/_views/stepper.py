@@ -299,23 +299,26 @@ def _player_class() -> type[ipywidgets.VBox]:
 
 def filmstrip(film: _filming.Film[Any]) -> Figure:
     """One column per turn (the first :data:`STRIP_TURNS`), one row per task: orange
-    where it ran (red where it held the loop), blue where it waits, green where it ended."""
+    where it ran (red where it held the loop), blue where it waits."""
     turns = film.turns[:STRIP_TURNS]
-    tasks = film.tasks
+    rows: dict[int, str] = {}  # task number -> its name, in the order tasks first ran
+    for turn in film.turns:
+        for step in turn.ran:
+            rows.setdefault(step.number, step.task)
+    tasks = list(rows.values())
+    row_of = {number: row for row, number in enumerate(rows)}
     width = 1.6 + 1.05 * max(len(turns), 3)
     fig = new_figure(width, 1.4 + 0.55 * max(len(tasks), 1))
     ax = fig.add_subplot()
-    rows = {name: row for row, name in enumerate(tasks)}
     for col, turn in enumerate(turns):
-        waits = {w.task: w for w in turn.waiting}
-        for name, row in rows.items():
-            steps = [s for s in turn.ran if s.task == name]
+        waits = {w.number: w for w in turn.waiting}
+        for number, row in row_of.items():
+            steps = [s for s in turn.ran if s.number == number]
             if steps:
-                step = steps[-1]
                 held = any(s.held >= film.threshold for s in steps)
-                colour, label = (_HELD if held else _RAN), _short(step)
-            elif name in waits:
-                colour, label = _WAITING, _short_wait(waits[name])
+                colour, label = (_HELD if held else _RAN), _short(steps[-1])
+            elif number in waits:
+                colour, label = _WAITING, _short_wait(waits[number])
             else:
                 continue  # not started yet, back in the ready queue, or ended
             ax.add_patch(_cell(col, row, colour))
@@ -326,7 +329,7 @@ def filmstrip(film: _filming.Film[Any]) -> Figure:
     ax.set_xticks([c + 0.5 for c in range(len(turns))])
     ax.set_xticklabels([f"turn {t.number}\n{fmt_seconds(t.clock)} s" for t in turns], fontsize=8)
     ax.set_yticks([r + 0.5 for r in range(len(tasks))])
-    ax.set_yticklabels([without_emoji(name) or name for name in tasks], fontsize=9)
+    ax.set_yticklabels(_row_labels(tasks), fontsize=9)
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_color(GRID)
@@ -337,6 +340,20 @@ def filmstrip(film: _filming.Film[Any]) -> Figure:
         fontsize=9, color=TEXT, loc="left",
     )
     return fig
+
+
+def _row_labels(names: list[str]) -> list[str]:
+    """Task names as the chart's font draws them (no emoji); a repeated name numbered."""
+    plain = [without_emoji(name).strip() or name for name in names]
+    repeated = {label for label in plain if plain.count(label) > 1}
+    seen: dict[str, int] = {}
+    labels = []
+    for label in plain:
+        if label in repeated:
+            seen[label] = seen.get(label, 0) + 1
+            label = f"{label} #{seen[label]}"
+        labels.append(label)
+    return labels
 
 
 def _cell(col: int, row: int, colour: str) -> Any:
