@@ -375,5 +375,7 @@ def _short(step: Step) -> str:
 
 
 def _short_wait(wait: Wait) -> str:
+    if wait.on.endswith(_filming._WOKEN):
+        return "woken"
     on = wait.on.replace("sleep until ", "⏰ ")
     return on if len(on) <= 14 else on[:13] + "…"
