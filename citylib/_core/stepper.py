@@ -233,7 +233,8 @@ class Film(Generic[T]):
             f"{tasks} {'task' if tasks == 1 else 'tasks'}, {clock_words}"
         )
         if self.error is not None:
-            line += f"; main() raised {type(self.error).__name__}"
+            main = self.tasks[0] if self.tasks else "main"
+            line += f"; {main}() raised {type(self.error).__name__}"
         holds = self.holds
         if not holds:
             return line + "; no step held the loop. ✅"
@@ -427,13 +428,15 @@ class _Tee(io.TextIOBase):
 
 #: What a wait says once its future is done: the task is back in the ready queue.
 _WOKEN = "woken, ready for the next turn"
+#: ... and once its future was cancelled: the task is called off at that await.
+_CALLED_OFF = "cancelled: CancelledError at this await next turn"
 
 # What a callback that is not a task's step does, in words (by its __qualname__).
 _CALLBACKS = {
     "_set_result_unless_cancelled": "wake-up",
     "BaseSelectorEventLoop._read_from_self": "a message from another thread",
-    "Timeout._on_timeout": "timeout",
-    "_release_waiter": "timeout",
+    "Timeout._on_timeout": "⏰ the timeout's deadline",
+    "_release_waiter": "⏰ the timeout's deadline",
     "gather.<locals>._done_callback": "gather's bookkeeping",
     "_GatheringFuture._done_callback": "gather's bookkeeping",
     "TaskGroup._on_task_done": "TaskGroup's bookkeeping",
@@ -582,7 +585,8 @@ class _Filming(Generic[T]):
         found = []
         for wait, future in self.waits.values():
             if future.done():
-                wait = Wait(wait.task, wait.line, f"{wait.on} → {_WOKEN}", wait.spot, wait.number)
+                news = _CALLED_OFF if future.cancelled() else _WOKEN
+                wait = Wait(wait.task, wait.line, f"{wait.on} → {news}", wait.spot, wait.number)
             found.append(wait)
         return found
 
@@ -682,6 +686,7 @@ class _Filming(Generic[T]):
                     what = f"wake {what.removeprefix('⏰ wake ')} (sleep)"
                 elif what == "⏰ wake-up":
                     what = "wake-up (sleep)"
+                what = what.removeprefix("⏰ ")
                 timer = Timer(float(handle.when()), what)
                 self.timer_what[id(handle)] = (handle, timer)
             found.append(timer)

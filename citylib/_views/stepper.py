@@ -270,7 +270,7 @@ def player(film: _filming.Film[Any]) -> ipywidgets.VBox:
     forward.disabled = count <= 1
     plain = (
         f"{count} {'turn' if count == 1 else 'turns'} of the event loop: "
-        "◀ back, forward ▶ or the slider (live; the filmstrip below is the same film)"
+        "◀ back, forward ▶ or the slider (live)"
     )
     return box([widgets.HBox([back, slider, forward]), frame, text], plain=plain)
 
@@ -377,5 +377,7 @@ def _short(step: Step) -> str:
 def _short_wait(wait: Wait) -> str:
     if wait.on.endswith(_filming._WOKEN):
         return "woken"
+    if wait.on.endswith(_filming._CALLED_OFF):
+        return "cancelled"
     on = wait.on.replace("sleep until ", "⏰ ")
     return on if len(on) <= 14 else on[:13] + "…"
