@@ -95,7 +95,9 @@ _perf = time.perf_counter
 # -- what a film holds ---------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+# Step and Wait are made once per step (tens of thousands a film): plain slotted
+# dataclasses, read-only by convention; frozen ones cost four times as much to make.
+@dataclass(slots=True)
 class Step:
     """One step of a task in a turn: it ran from where it was to where it stopped.
 
@@ -123,7 +125,7 @@ class Step:
     number: int = field(default=0, compare=False, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Wait:
     """A suspended task after a turn.
 
