@@ -403,6 +403,17 @@ def test_a_thread_is_waited_for_with_no_timer_set() -> None:
     assert any(w.on == "a thread (to_thread)" for t in film.turns for w in t.waiting)
 
 
+def test_a_timer_never_jumps_past_a_thread_at_work() -> None:
+    async def main() -> str:
+        await asyncio.wait_for(asyncio.to_thread(time.sleep, HOLD), timeout=5)
+        return "the thread finished first"
+
+    _, expected = printed_by_asyncio_run(main)
+    film = stepper.run(main())
+    assert film.result == expected == "the thread finished first"
+    assert HOLD * 0.9 <= film.turns[-1].clock < 5  # the clock followed the thread's real time
+
+
 def test_citylib_services_run_on_the_films_clock() -> None:
     async def main() -> tuple[float, float]:
         began = clock.now()

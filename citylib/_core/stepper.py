@@ -16,8 +16,10 @@ code runs the clock stands still, unless the code holds the loop for a stall
 ``asyncio.run``, and the step names the line that held it (sampled the way the loop
 watcher samples it, so it names the line ``citylib.lanes`` names for a stall).
 Inside the film a city second is one second of the film's clock (speed 1, whatever
-``CITYLIB_SPEED`` says): virtual seconds cost nothing. Waiting for a thread or for
-real I/O with no timer set takes real time (and the clock follows it).
+``CITYLIB_SPEED`` says): virtual seconds cost nothing. While a thread works for the
+loop (``to_thread``, ``run_in_executor``) or a socket of the program's is open, the
+loop waits for real and the clock follows real time, so that no timer jumps ahead of
+real work.
 
 Faithful: the loop, its tasks and their order are asyncio's own; results,
 exceptions, cancellation and context variables pass untouched; printed text still
@@ -48,7 +50,7 @@ import threading
 import time
 from asyncio import events as _events
 from collections import Counter
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import CodeType, FrameType, TracebackType
@@ -290,8 +292,11 @@ class _FilmSelector(selectors.DefaultSelector):
 
     The loop asks ``select(timeout)`` with the time left to its next timer. Real I/O
     that is already there is answered at once; otherwise the clock moves on by
-    ``timeout`` (to the timer itself, exactly) and no real time passes. With no timer
-    (``None``), the loop waits for real (a thread, a socket), up to the wait limit.
+    ``timeout`` (to the timer itself, exactly) and no real time passes. While a thread
+    works for the loop (``run_in_executor``, ``to_thread``) or a socket of the
+    program's is open, jumping would let a timer beat work that takes real time: then
+    the loop waits for real, up to the timer, and the clock follows real time. With
+    no timer (``None``), the loop waits for real too, up to the wait limit.
     """
 
     def __init__(self, film_clock: _Clock, wait_limit: float) -> None:
@@ -300,15 +305,21 @@ class _FilmSelector(selectors.DefaultSelector):
         self.wait_limit = wait_limit
         self.timers: list[asyncio.TimerHandle] = []  # the loop's heap, set once it exists
         self.idle_threads = 0  # threads alive when the film began
+        self.own_fds = 1  # the loop's own wake-up pipe
+        self.in_threads = 0  # calls running in the loop's executor
 
     def select(self, timeout: float | None = None) -> list[Any]:
         events: list[Any] = super().select(0)
         if events or (timeout is not None and timeout <= 0):
             return events
-        if timeout is not None:
+        if timeout is not None and not self.busy():
             self._jump(timeout)
             return events
-        return self._wait_for_real()
+        return self._wait_for_real(timeout)
+
+    def busy(self) -> bool:
+        """Whether real work is under way that the clock must not jump past."""
+        return self.in_threads > 0 or len(self.get_map()) > self.own_fds
 
     def _jump(self, timeout: float) -> None:
         film_clock = self.clock
@@ -318,17 +329,21 @@ class _FilmSelector(selectors.DefaultSelector):
             target = max(film_clock.now, heap[0].when())  # no rounding drift: 1.0, not 0.9999…
         film_clock.now = target
 
-    def _wait_for_real(self) -> list[Any]:
+    def _wait_for_real(self, timeout: float | None) -> list[Any]:
         began = _perf()
         # Nothing can wake the loop when no other thread is alive and nothing but the
         # loop's own wake-up pipe is registered: waiting would be forever.
-        hopeless = len(self.get_map()) <= 1 and threading.active_count() <= self.idle_threads
+        hopeless = not self.busy() and threading.active_count() <= self.idle_threads
         limit = min(self.wait_limit, 0.5) if hopeless else self.wait_limit
         while True:
-            events: list[Any] = super().select(0.05)
+            left = 0.05 if timeout is None else min(0.05, timeout - (_perf() - began))
+            events: list[Any] = super().select(max(left, 0))
             waited = _perf() - began
             if events:
                 self.clock.now += waited
+                return events
+            if timeout is not None and waited >= timeout:
+                self._jump(timeout)  # the timer's own time, exactly
                 return events
             if waited >= limit:
                 raise _StuckError(waited)
@@ -475,6 +490,8 @@ class _Filming(Generic[T]):
         self.loop = asyncio.SelectorEventLoop(self.selector)
         self.loop.time = self.clock.time  # type: ignore[method-assign]
         self.selector.timers = self.loop._scheduled  # type: ignore[attr-defined]
+        self.selector.own_fds = len(self.selector.get_map())
+        self.loop.run_in_executor = self.counted(self.loop.run_in_executor)  # type: ignore[method-assign]
         self.ready = _Ready(self)
         self.loop._ready = self.ready  # type: ignore[attr-defined]
         self.sampler = _HoldSampler(self.clock)
@@ -497,6 +514,22 @@ class _Filming(Generic[T]):
         self.names: dict[asyncio.Task[Any], tuple[str, str]] = {}  # task -> (its name, lane's)
         self.numbers: dict[asyncio.Task[Any], int] = {}
         self.codes: dict[CodeType, None] = {}
+
+    def counted(self, run_in_executor: Callable[..., Any]) -> Callable[..., Any]:
+        """The loop's ``run_in_executor``, counting the calls in flight (``to_thread``
+        goes through it): while one runs, the clock must not jump (see the selector)."""
+        selector = self.selector
+
+        def finished(_: object) -> None:
+            selector.in_threads -= 1
+
+        def run(executor: Any, func: Callable[..., Any], *args: Any) -> Any:
+            future = run_in_executor(executor, func, *args)
+            selector.in_threads += 1
+            future.add_done_callback(finished)
+            return future
+
+        return run
 
     # -- a turn ------------------------------------------------------------------
 
