@@ -115,8 +115,9 @@ def _frame_change(steps: int, rounds: int) -> Figure:
         notes=(
             "Setting the player's slider to a random turn: the frame's HTML (the code with "
             "its marked lines, the four boxes, printed so far) replaces the old one, in the "
-            "kernel (the browser's own repaint is not measured here). The goal is met only "
-            "when the slowest change is within it too."
+            "kernel (the browser's own repaint is not measured here; films up to 300 turns "
+            "send every frame at once and the slider switches them in the browser). The "
+            "goal is met only when the slowest change is within it too."
         ),
         extra={"turns": len(film.turns), "slowest_ms": max(frame_ms.values)},
     )

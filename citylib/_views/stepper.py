@@ -190,8 +190,10 @@ def _box(kind: str, title: str, items: list[str], tip: str = "") -> str:
 def _code_html(film: _filming.Film[Any], turn: Turn) -> str:
     """The learner's code, the lines this turn's steps stopped at marked with the task."""
     marks: dict[tuple[str, int], tuple[str, list[str]]] = {}
+    stepped = {step.number for step in turn.ran}
     for wait in turn.waiting:
-        marks.setdefault(wait.spot, ("wait", []))[1].append(f"⏸ {wait.task}")
+        if wait.number not in stepped:  # a task that ran this turn is tagged by its step
+            marks.setdefault(wait.spot, ("wait", []))[1].append(f"⏸ {wait.task}")
     for step in turn.ran:
         kind = "now"
         entry = marks.get(step.spot)
@@ -239,6 +241,12 @@ def frame_html(film: _filming.Film[Any], index: int) -> str:
 # -- the player ----------------------------------------------------------------------
 
 
+#: Films up to this many turns send every frame to the browser at once, and the slider
+#: switches frames there (no round trip to the kernel); longer films render each
+#: frame in the kernel when it is asked for.
+BROWSER_FRAMES = 300
+
+
 def player(film: _filming.Film[Any]) -> ipywidgets.VBox:
     """Back, forward and a slider over the film's turns, over one frame."""
     import ipywidgets as widgets
@@ -252,11 +260,21 @@ def player(film: _filming.Film[Any]) -> ipywidgets.VBox:
                                layout=widgets.Layout(width="60%"))
     back = widgets.Button(description="◀ back", layout=widgets.Layout(width="90px"))
     forward = widgets.Button(description="forward ▶", layout=widgets.Layout(width="90px"))
-    frame = widgets.HTML(frame_html(film, 0))
     text = widgets.Label(film.summary())
+    frame: Any
+    if count <= BROWSER_FRAMES:
+        # Stack's index 0 is a blank, so that turn N is index N: the slider's value.
+        frame = widgets.Stack(
+            [widgets.HTML(""), *(widgets.HTML(frame_html(film, i)) for i in range(count))],
+            selected_index=1,
+        )
+        widgets.jslink((slider, "value"), (frame, "selected_index"))
+    else:
+        frame = widgets.HTML(frame_html(film, 0))
 
     def show(change: dict[str, Any]) -> None:
-        frame.value = frame_html(film, int(change["new"]) - 1)
+        if isinstance(frame, widgets.HTML):
+            frame.value = frame_html(film, int(change["new"]) - 1)
         back.disabled = change["new"] <= 1
         forward.disabled = change["new"] >= count
 
