@@ -527,6 +527,7 @@ def test_the_step_magic_films_a_cell() -> None:
         exec(compile(source, "<cell>", "exec"), namespace)
     film = namespace["_citylib_step_film"]
     assert film.turns[-1].clock == 1.0
+    assert film.turns[0].ready == ["this cell"]
     assert "Turn 1 of" in out.getvalue()
     assert step_magic.rewrite(["%%stepper\n"]) == ["%%stepper\n"]
     assert "raise ValueError" in step_magic.rewrite(["%%step fast\n", "pass\n"])[0]

@@ -45,6 +45,7 @@ def rewrite(lines: list[str]) -> list[str]:
     return [
         f"async def {_CELL}():\n",
         *indented,
+        f"{_CELL}.__qualname__ = 'this cell'\n",  # its task's name in the film, as in lanes
         f"{_FILM} = __import__('citylib.stepper').stepper.run({_CELL}())\n",
         shown,
     ]
