@@ -882,12 +882,10 @@ def _film(filming: _Filming[T], main: Coroutine[Any, Any, T], echo: bool) -> Non
                 )
             _finish(filming, task)
             if not problem:
-                if task.cancelled():
-                    film.error = asyncio.CancelledError()
-                elif task.exception() is not None:
-                    film.error = task.exception()
-                else:
+                try:
                     film.result = task.result()
+                except (Exception, asyncio.CancelledError) as error:  # the very one raised
+                    film.error = error
     finally:
         filming.sampler.stop()
     if problem:
