@@ -11,6 +11,7 @@ import asyncio
 import collections
 import contextlib
 import contextvars
+import html
 import io
 import sys
 import threading
@@ -24,6 +25,7 @@ import citylib
 from citylib import clock, lanes, stepper
 from citylib._core import stepper as core_stepper
 from citylib._views import step_magic
+from citylib._views.glossary import TERMS
 from citylib._views.stepper import frame_html, frame_text
 
 HOLD = 0.15  # real seconds a rude step holds the loop: over the 0.1 s stall threshold
@@ -495,6 +497,8 @@ def test_the_player_moves_between_frames() -> None:
     assert "Ready" in page and "Running" in page and "Waiting" in page and "Timers" in page
     assert "Printed so far" in page
     assert "Turn" in frame_text(film, 0)
+    for word in ("turn", "ready queue", "timer"):  # the glossary's words, on hover
+        assert html.escape(TERMS[word]) in page
 
 
 def test_a_long_films_player_renders_each_frame_when_asked() -> None:
