@@ -491,7 +491,7 @@ class _Filming(Generic[T]):
         self.loop.time = self.clock.time  # type: ignore[method-assign]
         self.selector.timers = self.loop._scheduled  # type: ignore[attr-defined]
         self.selector.own_fds = len(self.selector.get_map())
-        self.loop.run_in_executor = self.counted(self.loop.run_in_executor)  # type: ignore[method-assign]
+        self.loop.run_in_executor = self.counted(self.loop.run_in_executor)  # type: ignore[method-assign,assignment]
         self.ready = _Ready(self)
         self.loop._ready = self.ready  # type: ignore[attr-defined]
         self.sampler = _HoldSampler(self.clock)
