@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, tuple[str, int]] = {
     "race": ("benchmarks.race", 50),
     "recording": ("benchmarks.recording", 20),
     "lanes": ("benchmarks.lanes", 30),
+    "stepper": ("benchmarks.stepper", 20),
     "surge": ("benchmarks.surge", 110),
     "streaming": ("benchmarks.streaming", 40),
     "chart": ("benchmarks.chart", 10),

@@ -49,6 +49,10 @@ The code's own words, one meaning each:
 * **exercise**: a checked task in a notebook (:mod:`citylib.practice`): the learner's
   cell binds an ``answer_name``, and ``await ex.check(answer)`` judges it from
   measurements (trips, the heartbeat, what came back), never from what it prints.
+* **turn**: one pass of the event loop: every handle in its **ready queue** runs once
+  (a task drives until its next ``await``); a **timer** puts a sleeping task back in
+  the ready queue when its time comes. :mod:`citylib.stepper` films a program turn by
+  turn, as a **film** of **steps** (a task's drive from one ``await`` to the next).
 * **token**: one piece of a chat reply (a word or part of one); a **stream** sends a
   reply token by token (:mod:`citylib._core.stream`), and its **time to first token**
   is how long a reader waits before there is anything to read.
@@ -102,6 +106,7 @@ _PUBLIC_MODULES = frozenset(
         "server",
         "services",
         "sprint",
+        "stepper",
         "streaming",
         "surge",
         "timeline",
@@ -142,6 +147,7 @@ __all__ = [
     "server",
     "services",
     "sprint",
+    "stepper",
     "streaming",
     "surge",
     "timeline",
@@ -150,10 +156,12 @@ __all__ = [
 
 
 def load_ipython_extension(ipython: object) -> None:
-    """``%load_ext citylib``: the ``%%lanes`` cell magic (see :mod:`citylib.lanes`)."""
-    from citylib._views.lanes_magic import load
+    """``%load_ext citylib``: the ``%%lanes`` and ``%%step`` cell magics (see
+    :mod:`citylib.lanes` and :mod:`citylib.stepper`)."""
+    from citylib._views import lanes_magic, step_magic
 
-    load(ipython)
+    lanes_magic.load(ipython)
+    step_magic.load(ipython)
 
 
 def __getattr__(name: str) -> ModuleType:

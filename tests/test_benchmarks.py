@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.__main__ import BENCHMARKS, main
 
-CHEAP = ["race", "recording", "lanes", "chart", "import"]
+CHEAP = ["race", "recording", "lanes", "stepper", "chart", "import"]
 
 
 def _figures(path: Path) -> list[dict[str, Any]]:

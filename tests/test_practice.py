@@ -149,6 +149,11 @@ async def polite_courier(parcel):
 """,
         "held the event loop",
     ),
+    # One hopper straight through: as if sleep(0) kept the loop.
+    "02_sleep_zero_order": (
+        'predicted_order = ["🚕 1", "🚕 2", "🚌 1", "🚌 2", "🚚 1", "🚚 2"]',
+        "back of the ready queue",
+    ),
     "03_pool_size": ("pool_size = 3", "waits in line"),
     "04_morning_route": (
         """
@@ -226,6 +231,9 @@ def test_a_wrong_answer_fails_with_its_cause(exercise_id: str) -> None:
         ("01_highway", 42, "should be a function"),
         ("04_morning_route", object(), "FastAPI app"),
         ("07_shout", lambda prompt: ["HELLO"], "not a stream"),
+        ("02_sleep_zero_order", "🚕 1 🚌 1", "should be a list"),
+        ("02_sleep_zero_order", ["🚕 1", 2], "should be a string"),
+        ("02_sleep_zero_order", ["🚕 1", "🚌 1"], "each once"),
     ],
 )
 def test_silly_answers_get_a_clear_message(exercise_id: str, answer: Any, words: str) -> None:

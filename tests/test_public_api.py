@@ -22,7 +22,8 @@ PINNED = {
         "Trip", "__version__", "ask_weather_service", "call", "call_blocking", "charts",
         "city_requests", "clock", "conditions", "crashes", "fetch_weather", "generate_image",
         "get_ai_reply", "lanes", "practice", "predict_makespan", "race_blocking", "race_modes",
-        "recording", "roadblock", "run", "run_race", "server", "services", "sprint", "streaming",
+        "recording", "roadblock", "run", "run_race", "server", "services", "sprint", "stepper",
+        "streaming",
         "surge", "timeline",
         "trace",
     },
@@ -36,6 +37,9 @@ PINNED = {
         "judge", "measure_throughput", "merge", "write_reports",
     },
     "citylib.testing": {"run_virtual"},
+    "citylib.stepper": {
+        "MAX_TURNS", "OUTCOMES", "Film", "Step", "StepLimitError", "Timer", "Turn", "Wait", "run",
+    },
     "citylib.server": {
         "SYSTEMS", "ManagedServer", "RoutingSystem", "app", "bare_app", "create_app",
         "shared_server", "system_path",

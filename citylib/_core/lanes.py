@@ -69,6 +69,7 @@ __all__ = [
     "Recording",
     "Span",
     "Stall",
+    "lane_name",
     "record",
     "run",
 ]
@@ -85,6 +86,11 @@ T = TypeVar("T")
 # asyncio names a task "Task-N" unless it is given a name; with a task factory,
 # Python 3.13.0's create_task renames an unnamed task "None".
 _DEFAULT_TASK_NAME = re.compile(r"Task-\d+|None")
+
+
+def lane_name(task_name: str, qualname: str) -> str:
+    """A task's lane name: the name it was given, else its coroutine's ``__qualname__``."""
+    return task_name if task_name and not _DEFAULT_TASK_NAME.fullmatch(task_name) else qualname
 
 
 @dataclass(frozen=True, slots=True)
@@ -584,7 +590,7 @@ class Recorder(Generic[T]):
         for task, (created, qualname) in enumerate(self._born):
             finished, outcome, name = ends.get(task, (end, "pending", names.get(task, "")))
             lanes.append(Lane(
-                name=name if name and not _DEFAULT_TASK_NAME.fullmatch(name) else qualname,
+                name=lane_name(name, qualname),
                 start=created - origin,
                 end=finished,
                 status=outcome,

@@ -69,6 +69,7 @@ __all__ = [
     "is_cell",
     "is_user_code",
     "silences",
+    "user_spot",
     "watch",
 ]
 
@@ -243,7 +244,7 @@ class Watch:
         self._loop_thread = threading.get_ident()
         # The user code that started watching is "this cell" in reports, even when
         # a helper (the road sign widget) entered the watch on its behalf.
-        home = _user_spot(sys._getframe(1))
+        home = user_spot(sys._getframe(1))
         self._home = home.filename if home is not None else ""
         self._alive = time.perf_counter()
         if self._origin is None:
@@ -361,7 +362,7 @@ class Watch:
                 # The loop sits waiting for work: a late answer means the machine was
                 # busy elsewhere (or the loop thread waits for the GIL), not a roadblock.
                 return None
-            spot = _user_spot(frame)
+            spot = user_spot(frame)
             if spot is not None and _in_asyncio(spot.filename):
                 # Only the loop's own machinery on the stack (reading its wake-up pipe,
                 # say): it is waiting for a CPU or the GIL, held by nobody's code.
@@ -575,8 +576,9 @@ def is_user_code(filename: str) -> bool:
     return not os.path.realpath(filename).startswith(_library_dirs())
 
 
-def _user_spot(frame: FrameType | None) -> Spot | None:
-    """The innermost frame of user code on a stack, as a :class:`Spot`."""
+def user_spot(frame: FrameType | None) -> Spot | None:
+    """The innermost frame of user code on a stack, as a :class:`Spot` (else the
+    innermost frame: no user code on the stack names the library line instead)."""
     innermost: Spot | None = None
     while frame is not None:
         code = frame.f_code

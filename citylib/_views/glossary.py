@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from citylib._core.watch import HELD_CITY_SECONDS, MIN_STALL, STALL_THRESHOLD
 
-__all__ = ["KEYWORDS", "ROUTE", "WORDS", "Glossary", "glossary"]
+__all__ = ["KEYWORDS", "ROUTE", "TERMS", "WORDS", "Glossary", "glossary"]
 
 #: The route on show: the seed's ``/weather`` route, asking the weather service (the
 #: same ``ask_weather_service()`` notebook 02 awaits).
@@ -62,6 +62,24 @@ WORDS: dict[str, str] = {
         "because a blocking call such as time.sleep(0.3) stops the loop for 0.3 real "
         "seconds whatever the city clock's speed; a held stretch is the one thing "
         "a chart measures in real time, and it says so."
+    ),
+}
+
+#: The course's words for what happens inside the event loop (notebook 02, "Inside the
+#: loop"); the stepper's player shows them when a box is hovered.
+TERMS: dict[str, str] = {
+    "turn": (
+        "🔄 One turn of the event loop: it takes every task in the ready queue and lets "
+        "each drive once, until its next await. Then the next turn."
+    ),
+    "ready queue": (
+        "🟢 The line of tasks ready to drive, first come, first served. The loop picks "
+        "the next task from its front; a task that awaits sleep(0) goes to its back."
+    ),
+    "timer": (
+        "⏰ A wake-up note the loop keeps: “at 1.0 s, wake this task”. When nothing is "
+        "ready, the loop waits for the soonest timer, then puts its task back in the "
+        "ready queue."
     ),
 }
 

@@ -600,3 +600,51 @@ def _async_label(labels: list[str]) -> str:
     matches = [x for x in labels if ASYNC_ROUTE.search(x) and not NOT_ASYNC_ROUTE.search(x)]
     assert len(matches) == 1, f"cannot tell the async def + await route among {labels}"
     return matches[0]
+
+
+# The frame a stepper player shows (a Stack keeps the other frames hidden in the page).
+JS_STEPPER_TURN = """(player) => {
+  const clocks = [...player.querySelectorAll('.citylib-step .clock')];
+  const shown = clocks.find((c) => c.offsetParent !== null);
+  return shown ? shown.innerText : '';
+}"""
+
+
+def test_stepper_players_step_through_turns(run: NotebookRun) -> None:
+    """Each ``film.widget()``: forward ▶, the slider's arrow key and ◀ back each show the
+    turn they name, with the code and the four boxes."""
+    nb = run.require_finished()
+    players = nb.page.locator(".jp-Cell-outputArea .citylib-stepper")
+    if players.count() == 0:
+        pytest.skip("no stepper player in this notebook")
+    run.summary["stepper_players"] = []
+    for index in range(players.count()):
+        player = players.nth(index)
+        player.scroll_into_view_if_needed()
+        handle = player.element_handle()
+
+        def turn(handle: ElementHandle = handle) -> str:
+            text: str = nb.page.evaluate(JS_STEPPER_TURN, handle)
+            return text
+
+        def shows(number: int) -> bool:
+            return turn().startswith(f"Turn {number} of")
+
+        # A cell scrolled into view draws its widget then (JupyterLab renders lazily).
+        assert wait_for(lambda: shows(1), 10), f"player {index + 1} opens on {turn()!r}"
+        seen = [turn()]
+        player.locator("button", has_text="forward").click()
+        assert wait_for(lambda: shows(2), 10), f"forward ▶ showed {turn()!r}"
+        seen.append(turn())
+        player.locator("[role=slider], .noUi-handle").first.focus()
+        nb.page.keyboard.press("ArrowRight")
+        assert wait_for(lambda: shows(3), 10), f"the slider's → showed {turn()!r}"
+        seen.append(turn())
+        player.locator("button", has_text="back").click()
+        assert wait_for(lambda: shows(2), 10), f"◀ back showed {turn()!r}"
+        boxes = player.locator(".boxes:visible").inner_text()
+        for box in ("Ready", "Running", "Waiting", "Timers", "Printed so far"):
+            assert box in boxes
+        assert "←" in player.locator(".code:visible").inner_text()  # a marked line
+        player.screenshot(path=str(run.artifact(f"-stepper{index + 1}.png")))
+        run.summary["stepper_players"].append(seen)

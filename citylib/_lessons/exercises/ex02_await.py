@@ -1,4 +1,5 @@
-"""Notebook 02's exercise: find the rude driver and make it polite."""
+"""Notebook 02's exercises: find the rude driver and make it polite; predict, then step,
+the order three ``sleep(0)`` hops print in (judged from the stepper's film)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import inspect
 from dataclasses import replace
 from typing import Any
 
-from citylib._core import clock
+from citylib._core import clock, stepper
 from citylib._lessons.exercises._measure import SLACK, blocked, held, stop_if_not_awaited
 from citylib._lessons.practice import (
     Check,
@@ -147,7 +148,113 @@ async def polite_courier(parcel):
     judge=_judge_courier,
 )
 
+# -- 02 · 🔮 predict, then step: three sleep(0) hops -------------------------------------------
+
+_HOPPERS = ("🚕", "🚌", "🚚")
+
+
+async def _hop(name: str) -> None:
+    print(f"{name} 1")
+    await asyncio.sleep(0)
+    print(f"{name} 2")
+
+
+async def _three_hops() -> None:
+    await asyncio.gather(*(_hop(name) for name in _HOPPERS))
+
+
+def _film_of_hops() -> tuple[list[str], dict[str, int]]:
+    """The lines the hops print, in order, and the turn each was printed in: filmed by
+    the judge on its own copy of the notebook's program (the answer runs nothing)."""
+    film = stepper.run(_three_hops(), echo=False)
+    lines, turn_of = [], {}
+    for turn in film.turns:
+        for line in turn.printed.splitlines():
+            lines.append(line)
+            turn_of[line] = turn.number
+    return lines, turn_of
+
+
+def _plain_lines(answer: Any) -> list[str]:
+    """The answer as plain strings, whitespace tidied; GiveUpError when it is not a list of them."""
+    if type(answer) not in (list, tuple):
+        raise GiveUpError(
+            f"`predicted_order` should be a list of the printed lines, such as "
+            f"['🚚 2', ...], not {type(answer).__name__}"
+        )
+    if not all(type(line) is str for line in answer):
+        raise GiveUpError("every line in `predicted_order` should be a string, such as '🚕 1'")
+    return [" ".join(line.split()) for line in answer]
+
+
+async def _judge_hops(answer: Any) -> list[Check]:
+    guess = _plain_lines(answer)
+    printed, turn_of = _film_of_hops()
+    same_lines = sorted(guess) == sorted(printed)
+    checks = [
+        Check(
+            same_lines,
+            "each of the six printed lines, once",
+            f"you listed {len(guess)} lines",
+            "" if same_lines else (
+                "list the six lines the hops print, each once, exactly as printed: "
+                + ", ".join(repr(line) for line in sorted(printed))
+            ),
+        )
+    ]
+    if not same_lines:
+        return checks
+    wrong = next((i for i, (a, b) in enumerate(zip(guess, printed, strict=True)) if a != b), None)
+    if wrong is None:
+        turns = _turns(printed, turn_of)
+        checks.append(Check(True, "in the order the loop ran them", f"all six, as filmed: {turns}"))
+        return checks
+    said, was = guess[wrong], printed[wrong]
+    before = printed[wrong - 1] if wrong else ""
+    cause = (
+        f"after {before!r}, its task reached `await asyncio.sleep(0)`: that hands the loop "
+        "back, and the task goes to the back of the ready queue, behind the hoppers "
+        "already waiting there"
+        if before else
+        "the loop starts the tasks in the order gather() made them"
+    )
+    checks.append(Check(
+        False,
+        "in the order the loop ran them",
+        f"line {wrong + 1}: you said {said!r}, the loop printed {was!r} (turn {turn_of[was]})",
+        cause,
+    ))
+    return checks
+
+
+def _turns(printed: list[str], turn_of: dict[str, int]) -> str:
+    by_turn: dict[int, list[str]] = {}
+    for line in printed:
+        by_turn.setdefault(turn_of[line], []).append(line)
+    return "; ".join(f"turn {n}: {', '.join(lines)}" for n, lines in by_turn.items())
+
+
+_SLEEP_ZERO = Exercise(
+    id="02_sleep_zero_order",
+    notebook="02_await",
+    title="Predict the order of three sleep(0) hops",
+    answer_name="predicted_order",
+    stub="""predicted_order = ...  # 🔮 your list of the six lines, in the order they print
+""",
+    solution_code="""predicted_order = ["🚕 1", "🚌 1", "🚚 1", "🚕 2", "🚌 2", "🚚 2"]
+""",
+    hints=[
+        "The cause: a task drives until its next await, never further. At "
+        "`await asyncio.sleep(0)` it has nothing to wait for, yet it still hands the "
+        "loop back, and goes to the back of the ready queue.",
+        "The shape of the answer: first every hopper's line 1, in the order gather() "
+        "made the tasks (one turn); then every hopper's line 2, in the same order (the "
+        "next turn).",
+    ],
+    judge=_judge_hops,
+)
+
 #: The exercises of this notebook, in the order the notebook asks them.
-EXERCISES: tuple[Exercise, ...] = (_COURIER,)
+EXERCISES: tuple[Exercise, ...] = (_COURIER, _SLEEP_ZERO)
 
 PREDICTIONS: tuple[Prediction, ...] = ()
