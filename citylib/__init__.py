@@ -11,10 +11,11 @@ Notebooks import, citylib defines. Layout (imports point one way, down this list
   return plain dataclasses with a one-line ``summary()``; no drawing.
 * ``citylib._views``: one chart style, one live board, the widgets that connect a
   lesson to a view, the glossary.
-* Entry points: ``citylib`` (learners), ``citylib.widgets`` (the notebooks' widgets),
-  ``citylib.grading`` (teachers), ``citylib.testing`` (tests), ``citylib.server``
-  (``uvicorn citylib.server:app``), and the ``citylib`` command. Everything with a
-  leading underscore is private.
+* Entry points: ``citylib`` (learners) and its public modules (``citylib.lanes``,
+  ``citylib.sprint``, ...: ``_PUBLIC_MODULES``, each a real module), ``citylib.widgets``
+  (the notebooks' widgets), ``citylib.grading`` (teachers), ``citylib.testing``
+  (tests), ``citylib.server`` (``uvicorn citylib.server:app``), and the ``citylib``
+  command. Everything with a leading underscore is private.
 
 The code's own words, one meaning each:
 
@@ -83,19 +84,27 @@ from citylib._core.timeline import Timeline, Trip, recording
 
 __version__ = "0.1.0"
 
-#: Learner namespaces loaded on first use (each imports a heavy library or a lesson).
-_LAZY_MODULES = {
-    "charts": "citylib._views.charts",
-    "crashes": "citylib._lessons.crashes",
-    "lanes": "citylib._views.lanes",
-    "practice": "citylib._views.practice_views",
-    "roadblock": "citylib._core.watch",
-    "server": "citylib.server",
-    "sprint": "citylib._views.sprint",
-    "streaming": "citylib._lessons.streaming",
-    "surge": "citylib._lessons.surge",
-    "trace": "citylib._core.trace",
-}
+#: Public modules: each is a real file ``citylib/NAME.py`` (``import citylib.NAME`` and
+#: ``from citylib.NAME import ...`` work), loaded on first use because most import a
+#: heavy library or a lesson. A file either is the module (``server``) or hands over
+#: the private module that holds the code, so every spelling gives one module object.
+_PUBLIC_MODULES = frozenset(
+    {
+        "charts",
+        "clock",
+        "crashes",
+        "lanes",
+        "practice",
+        "roadblock",
+        "server",
+        "services",
+        "sprint",
+        "streaming",
+        "surge",
+        "timeline",
+        "trace",
+    }
+)
 
 __all__ = [
     "MODES",
@@ -145,10 +154,8 @@ def load_ipython_extension(ipython: object) -> None:
 
 
 def __getattr__(name: str) -> ModuleType:
-    if name in _LAZY_MODULES:
-        module = importlib.import_module(_LAZY_MODULES[name])
-        globals()[name] = module
-        return module
+    if name in _PUBLIC_MODULES:
+        return importlib.import_module(f"{__name__}.{name}")  # the import binds it here
     raise AttributeError(f"module 'citylib' has no attribute {name!r}")
 
 

@@ -8,7 +8,8 @@
    linted and tested (``tests/test_examples.py``); the cells are written from them.
 2. ``notebooks/NAME.ipynb`` (the learner's) → ``solutions/NAME.ipynb`` (the teacher's,
    outside the folder ``make lab`` opens): each practice exercise's stub replaced by the
-   registry's ``solution_code`` (``citylib.practice``, which ``ex.solution()`` shows),
+   registry's ``solution_code`` (``citylib/_lessons/exercises/``, which ``ex.solution()``
+   shows),
    each Sprint cell's ``raise NotImplementedError()`` by its answer from
    ``solutions/sprint_answers.py`` (never shipped with citylib), inside nbgrader's
    ``### BEGIN SOLUTION`` / ``### END SOLUTION`` markers.

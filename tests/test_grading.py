@@ -525,3 +525,27 @@ def test_the_cli_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture
     untouched = str(HERE / "submissions" / "untouched.ipynb")
     assert cli.main(["grade", untouched, "--out", str(blocker / "grades")]) == 2
     assert "cannot write the reports" in capsys.readouterr().err
+
+
+def test_an_answer_may_import_citylib_s_modules_either_way(tmp_path: Path) -> None:
+    """``from citylib.sprint import default_sources`` and ``import citylib.clock`` in the
+    graded cell work in the grader's child as ``from citylib import sprint`` does."""
+    answer = (
+        "import asyncio\n\nimport citylib.clock\nfrom citylib.sprint import default_sources\n\n\n"
+        "async def parallel_fetch(sources=None) -> dict:\n"
+        "    if sources is None:\n"
+        "        sources = default_sources()\n"
+        "    start = citylib.clock.now()\n"
+        "    names = list(sources)\n"
+        "    answers = await asyncio.gather(*(sources[name]() for name in names))\n"
+        "    merged = dict(zip(names, answers))\n"
+        "    merged['total_latency'] = citylib.clock.now() - start\n"
+        "    return merged\n"
+    )
+    nb = json.loads((HERE / "submissions" / "correct_gather.ipynb").read_text(encoding="utf-8"))
+    (cell,) = [c for c in nb["cells"] if "parallel-fetch-sprint" in c["metadata"].get("tags", [])]
+    cell["source"] = answer
+    path = tmp_path / "either_import.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    (record,) = grade_batch([path], timeout=TIMEOUT, seed=SEED).records
+    assert (record.status, record.score) == ("ok", DEFAULTS.max_score), record

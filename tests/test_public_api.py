@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -92,6 +93,10 @@ def _code_of(path: Path) -> str:
     return "\n".join(lines)
 
 
+#: citylib's public modules: the names in ``citylib.__all__`` that are modules.
+MODULE_NAMES = sorted(n for n in citylib.__all__ if isinstance(getattr(citylib, n), ModuleType))
+PUBLIC_MODULES = {f"citylib.{name}" for name in MODULE_NAMES}
+
 COURSE_FILES = sorted([*ROOT.glob("notebooks/**/*.ipynb"), *ROOT.glob("examples/*.py")])
 
 
@@ -100,6 +105,12 @@ def public_use_problems(source: str) -> list[str]:
     problems = []
     for module, names in _imports(source):
         if module != "citylib" and not module.startswith("citylib."):
+            continue
+        if module in PUBLIC_MODULES:
+            exported = set(importlib.import_module(module).__all__)
+            problems += [
+                f"imports {module}.{n}, not in its __all__" for n in names if n not in exported
+            ]
             continue
         if module not in PINNED:
             problems.append(f"imports {module}, not a public entry point")
@@ -128,6 +139,52 @@ def test_the_public_use_check_can_fail() -> None:
     assert public_use_problems("from citylib.widgets import LiveWidget") != []
     assert public_use_problems("import citylib\ncitylib._core") != []
     assert public_use_problems("from citylib import charts, run_race") == []
+    assert public_use_problems("from citylib.lanes import record\nimport citylib.sprint") == []
+    assert public_use_problems("from citylib.lanes import _lanes_of") != []
+
+
+_EVERY_SPELLING = """
+import importlib, sys
+name = sys.argv[1]
+module = importlib.import_module("citylib." + name)    # import citylib.NAME
+import citylib
+assert sys.modules["citylib." + name] is module, "sys.modules holds another object"
+assert getattr(citylib, name) is module, "citylib.NAME is another object"
+exec("from citylib import " + name + " as again")       # from citylib import NAME
+assert again is module
+for public in module.__all__:                            # from citylib.NAME import Y
+    exec("from citylib." + name + " import " + public)
+print(len(module.__all__))
+"""
+
+
+def test_the_public_modules_are_known() -> None:
+    assert len(MODULE_NAMES) >= 13 and {"lanes", "sprint", "roadblock"} <= set(MODULE_NAMES)
+
+
+@pytest.mark.parametrize("name", MODULE_NAMES)
+def test_every_public_module_name_is_a_real_module(name: str) -> None:
+    """``import citylib.X``, ``from citylib.X import Y``, ``from citylib import X``: one
+    module object, each spelling tried first in a fresh interpreter."""
+    for spelling in ("import", "from"):
+        code = (
+            _EVERY_SPELLING
+            if spelling == "import"
+            else (f"from citylib import {name}\n" + _EVERY_SPELLING)
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, name], capture_output=True, text=True, cwd=ROOT
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert int(out.stdout) > 0
+
+
+def test_every_public_file_is_a_public_name() -> None:
+    """A new ``citylib/NAME.py`` is listed in ``citylib.__all__`` (and the other way)."""
+    entry_points = {"widgets", "testing", "server"}
+    files = {p.stem for p in (ROOT / "citylib").glob("*.py") if not p.stem.startswith("_")}
+    assert files - entry_points == set(MODULE_NAMES) - entry_points
+    assert set(MODULE_NAMES) <= files
 
 
 def test_import_loads_no_heavy_library() -> None:

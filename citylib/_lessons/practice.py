@@ -12,8 +12,8 @@ a ❌ the cause in words.
 Hints come in levels: first the cause, in words, then the shape of the fix. No hint
 holds a line of the solution (a test checks it); :meth:`Practice.solution` shows it.
 
-The exercises themselves live in :mod:`citylib._lessons.exercises`, one judge per
-notebook's idea; this module is the machinery they share. Predict-then-run guesses
+The exercises live in :mod:`citylib._lessons.exercises`, one module per notebook
+(``ex01_traffic_jam``, ...); this module is the machinery they share. Predict-then-run guesses
 are :class:`Prediction`\\ s, scored by :func:`score_guess`; the drawing of the guess
 over the measured lanes is :mod:`citylib._views.practice_views`.
 """

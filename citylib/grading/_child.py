@@ -290,7 +290,9 @@ class _Child:
         self.channel.send(m.Hello(os.getpid(), loop_fd, __version__))
         import citylib
 
-        citylib.sprint = _QuietSprint("citylib.sprint")
+        # Both spellings of an answer's import find the quiet one: ``from citylib import
+        # sprint`` reads the attribute, ``from citylib.sprint import ...`` sys.modules.
+        citylib.sprint = sys.modules["citylib.sprint"] = _QuietSprint("citylib.sprint")
         sys.stdout = sys.stderr = self.output
         while True:
             try:
