@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8888
 
-.PHONY: lab notebook trust install install-test test test-core lint bench notebooks clean
+.PHONY: lab notebook trust install install-test test test-core lint bench notebooks slurm-demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,7 @@ notebook: trust
 
 ## lint: ruff (with the ASYNC rules), mypy --strict on citylib, and the import contracts
 lint: install-test
-	$(BIN)/ruff check citylib tests benchmarks examples solutions
+	$(BIN)/ruff check citylib tests benchmarks examples scripts solutions
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -89,5 +89,11 @@ notebooks: install-test
 			|| exit 1; \
 	done
 
+## slurm-demo: (as root) start a single-node Slurm here (installing Debian's slurm-wlm and
+## munge if missing), grade tests/submissions as the README's array job and merge it, grade
+## it again in one run, compare check for check, stop Slurm; COPIES=10 for a larger class
+slurm-demo: install
+	scripts/slurm-demo.sh slurm-demo
+
 clean:
-	rm -rf .venv .venv-* .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf .venv .venv-* .pytest_cache .mypy_cache .ruff_cache test-artifacts slurm-demo

@@ -19,7 +19,9 @@ import pytest
 from citylib._lessons.judge import JudgeSettings
 from citylib.grading import _messages as m
 from citylib.grading._child import CappedText, as_data, compile_cell
-from citylib.grading._judge import _DriveState, _EndError, _Session
+from citylib.grading._session import DriveState as _DriveState
+from citylib.grading._session import EndError as _EndError
+from citylib.grading._session import Session as _Session
 
 EXAMPLES: list[Any] = [
     m.Hello(7, 3, "0.1.0"),

@@ -12,7 +12,9 @@ the grader against serial ``nbclient`` runs.
 
 Layout: ``_messages`` (every frame, the job, the report and every default, as typed
 dataclasses; imports nothing of citylib), ``_child`` (inside the sandbox),
-``_sandbox``, ``_judge`` (outside), ``_scoring`` (weights), ``_batch``, ``_report``
+``_sandbox``, ``_judge`` (outside; split by idea: ``_proc`` reads ``/proc``,
+``_session`` the socket's frames and watch, ``_drives`` the drives, ``_ending`` the
+child's end), ``_scoring`` (weights), ``_batch``, ``_report``
 (grades.csv/json, feedback and class pages, canvas.csv), ``_cli``, ``_bench``.
 
 The names below load on first use, so the child, which imports ``_messages`` from

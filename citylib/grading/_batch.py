@@ -166,11 +166,12 @@ def _record(path: Path, label: str, ctx: _Context) -> GradeRecord:
         str(path),
         "",
         sandbox=ctx.sandbox.level,
+        protections=list(ctx.sandbox.protections),
         checks={c.id: None for c in CHECKS},
         seed=ctx.settings.seed,
         grader_version=__version__,
         # Nothing ran yet, so nothing could reach the judge; a child run revisits this.
-        verified=ctx.sandbox.level == "full",
+        verified=ctx.sandbox.verified,
     )
 
 
@@ -202,7 +203,7 @@ def _read_job(path: Path, record: GradeRecord, ctx: _Context) -> Job | None:
     )
 
 
-def _apply(record: GradeRecord, found: Observed, level: str, job: Job) -> None:
+def _apply(record: GradeRecord, found: Observed, isolated: bool, job: Job) -> None:
     record.status = found.status if found.status in GRADE_STATUSES else "error"
     record.error = found.error
     record.line = found.line
@@ -225,7 +226,7 @@ def _apply(record: GradeRecord, found: Observed, level: str, job: Job) -> None:
     record.score = _scoring.points(record.status, record.details)
     # The judge is isolated only with a user of the child's own, namespaces, and its
     # loop watched from outside; below that the child runs as the grader's user.
-    record.verified = level == "full" and found.watched and record.status != "grader_fault"
+    record.verified = isolated and found.watched and record.status != "grader_fault"
     if not found.watched and record.status not in ("grader_fault",):
         record.notes.append("its event loop could not be watched from outside (/proc)")
 
@@ -253,7 +254,7 @@ async def _grade_one(path: Path, label: str, slot: int, ctx: _Context) -> GradeR
                 env=ctx.environment(folder),
                 log=log,
             )
-        _apply(record, found, ctx.sandbox.level, job)
+        _apply(record, found, ctx.sandbox.verified, job)
     except OSError as exc:  # unreadable, vanished: this file fails, not the batch
         record.status, record.score = "error", 0
         record.error = f"the grader could not read the file: {exc}"

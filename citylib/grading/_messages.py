@@ -82,6 +82,8 @@ class Defaults:
         processes: Processes and threads per sandbox user (where it has its own):
             one, the child alone.
         file_mb: The largest file a child may write, MiB.
+        workspace_mb: The child's private workspace (a tmpfs: its folder and
+            ``/tmp``), MiB, where the sandbox has one.
         open_files: Open file descriptors per child.
         drives: Drives of each function, with fresh sources each time.
         stretch_scale: The stretch goal's latencies, as a share of the deliverable's
@@ -106,6 +108,7 @@ class Defaults:
     memory_mb: int = 2048
     processes: int = 1
     file_mb: int = 16
+    workspace_mb: int = 64
     open_files: int = 256
     drives: int = 2
     stretch_scale: float = 0.5
@@ -588,6 +591,8 @@ class GradeRecord(_Codec):
         seconds: Wall-clock seconds spent on it.
         memory_mb: The child's peak resident memory, MiB (0: not read).
         sandbox: The sandbox level it ran in.
+        protections: Which protections held around its child, by name (see
+            ``citylib.grading._sandbox.PROTECTIONS``).
         verified: Whether the judge was isolated from the submission (own user,
             namespaces, no threads or processes of its own, watched from outside).
         seed: The seed of the judge's latencies.
@@ -618,6 +623,7 @@ class GradeRecord(_Codec):
     seconds: float = 0.0
     memory_mb: float = 0.0
     sandbox: str = ""
+    protections: list[str] = field(default_factory=list)
     verified: bool = False
     seed: int = 0
     grader_version: str = ""
