@@ -24,8 +24,9 @@ prints its cause rather than asyncio's traceback::
         print(sprint.describe_result(result))
 
 The course's teacher notebook is made from the learner's (``make notebooks``);
-``citylib student SOLUTION LEARNER`` goes back, nbgrader's way. The stretch goal's chart is drawn by the views
-(:func:`citylib._views.sprint.compare_timings`); this module only measures and prints.
+``citylib student SOLUTION LEARNER`` goes back, nbgrader's way. The stretch goal's
+chart is drawn by the views (:func:`citylib._views.sprint.compare_timings`); this
+module only measures and prints.
 """
 
 from __future__ import annotations
