@@ -426,7 +426,10 @@ def decode(data: bytes) -> Frame:
 
 def encode_frame(frame: Frame) -> bytes:
     """A frame on the wire: 4 bytes of length (big-endian), then its JSON."""
-    body = json.dumps(frame.to_dict(), ensure_ascii=False, allow_nan=True).encode("utf-8")
+    # A lone surrogate (an exception's text may hold one) cannot be UTF-8: it goes
+    # as JSON's own escape (\ud800), which the judge reads back as the same string.
+    text = json.dumps(frame.to_dict(), ensure_ascii=False, allow_nan=True)
+    body = text.encode("utf-8", "backslashreplace")
     return len(body).to_bytes(4, "big") + body
 
 
