@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8888
 
-.PHONY: lab notebook trust install install-test test test-core lint bench student practice-solutions slurm-demo clean
+.PHONY: lab notebook trust install install-test test test-core lint bench notebooks slurm-demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,25 +26,27 @@ install-test: $(VENV)/.installed-test
 # JupyterLab refuses to run as root (containers, CI boxes) unless told it is meant.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-# The course's own notebooks: their committed outputs (the glossary's <style>, the
-# charts' HTML) render as saved only once they are trusted.
-COURSE_NOTEBOOKS := $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb)
+# The course's own notebooks, the learner's (notebooks/) and the teacher's (solutions/):
+# their committed outputs (the glossary's <style>, the charts' HTML) render as saved
+# only once they are trusted.
+COURSE_NOTEBOOKS := $(wildcard notebooks/*.ipynb solutions/*.ipynb)
 
 ## trust: mark the course notebooks trusted (make lab and make notebook do it first)
 trust: install
 	$(BIN)/jupyter trust $(COURSE_NOTEBOOKS)
 
-## lab: set up, trust the notebooks and open the course in JupyterLab
+## lab: set up, trust the notebooks and open the course in JupyterLab (the learner's
+## folder, notebooks/, only: the teacher's solutions/ stay out of its file browser)
 lab: trust
-	$(BIN)/jupyter lab --ServerApp.root_dir=. notebooks/ --port=$(PORT) $(ALLOW_ROOT)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --port=$(PORT) $(ALLOW_ROOT)
 
 ## notebook: the same, in Jupyter Notebook 7 (one notebook a tab)
 notebook: trust
-	$(BIN)/jupyter notebook --ServerApp.root_dir=. notebooks/ --port=$(PORT) $(ALLOW_ROOT)
+	$(BIN)/jupyter notebook --ServerApp.root_dir=notebooks --port=$(PORT) $(ALLOW_ROOT)
 
 ## lint: ruff (with the ASYNC rules), mypy --strict on citylib, and the import contracts
 lint: install-test
-	$(BIN)/ruff check citylib tests benchmarks examples scripts
+	$(BIN)/ruff check citylib tests benchmarks examples scripts solutions
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -61,7 +63,7 @@ lint: install-test
 JOBS ?= 3
 UNIT_TESTS := $(BIN)/python -m pytest tests --ignore=tests/browser -p no:nbval \
 	$(if $(filter-out 1,$(JOBS)),-n $(JOBS) --dist loadfile --no-loadscope-reorder,)
-NOTEBOOK_TESTS := $(BIN)/python -m pytest notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+NOTEBOOK_TESTS := $(BIN)/python -m pytest notebooks solutions --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 ## test: lint, then every test: unit, server, grader, notebooks (nbval), browser
 test: lint
@@ -77,22 +79,14 @@ test-core: install-test
 bench: install-test
 	$(BIN)/python -m benchmarks
 
-## student: regenerate the learner's Sprint notebook from the teacher's solution, then
-## re-run both so their committed outputs come from a clean run
-SPRINT := 05_parallel_fetch_sprint.ipynb
-student: install
-	$(BIN)/citylib student notebooks/solutions/$(SPRINT) notebooks/$(SPRINT)
-	CITYLIB_SPEED=10 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-		notebooks/solutions/$(SPRINT) notebooks/$(SPRINT)
-
-## practice-solutions: regenerate the solution notebooks of 01-04, 06 and 07 from the
-## learner's notebooks and the exercises' solution_code, then run them from a clean kernel
-PRACTICE := 01_traffic_jam 02_await 03_concurrency_race 04_async_fastapi 06_when_lanes_crash 07_streaming_city
-practice-solutions: install-test
+## notebooks: every notebook from its one source, then each run from a clean kernel:
+## examples/*.py into the cells that show them, the learner's notebooks/NAME.ipynb into
+## the teacher's solutions/NAME.ipynb (tests/solution_notebooks.py says how)
+notebooks: install-test
 	$(BIN)/python tests/solution_notebooks.py
-	for nb in $(PRACTICE); do \
-		CITYLIB_SPEED=10 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-			notebooks/solutions/$$nb.ipynb || exit 1; \
+	for nb in notebooks/*.ipynb solutions/*.ipynb; do \
+		CITYLIB_SPEED=10 $(BIN)/jupyter nbconvert --to notebook --execute --inplace $$nb \
+			|| exit 1; \
 	done
 
 ## slurm-demo: (as root) start a single-node Slurm here (installing Debian's slurm-wlm and

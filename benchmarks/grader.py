@@ -18,7 +18,7 @@ from benchmarks._core import ROOT, Figure, Sample
 
 KEY = "grader"
 GOAL_PER_MINUTE = 200.0
-SOLUTION = ROOT / "notebooks" / "solutions" / "05_parallel_fetch_sprint.ipynb"
+SOLUTION = ROOT / "solutions" / "05_parallel_fetch_sprint.ipynb"
 
 # A Sprint submission of one cell, for a checkout without the course notebooks.
 _ANSWER = """import asyncio

@@ -257,9 +257,9 @@ def run(quick: bool = False) -> list[Figure]:
 
     speed = 20.0 if quick else 1.0
     timeout = 600.0
-    paths = sorted(NOTEBOOKS.glob("*.ipynb")) + sorted(NOTEBOOKS.glob("solutions/*.ipynb"))
+    paths = sorted(NOTEBOOKS.glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))
     if quick:
-        paths = [p for p in paths if p.relative_to(NOTEBOOKS).as_posix() == QUICK_NOTEBOOK]
+        paths = [p for p in paths if p.parent == NOTEBOOKS and p.name == QUICK_NOTEBOOK]
     # A quick run judges nothing against the goals: it measures the idle JupyterLab
     # server in a thread while the kernels run, instead of after them. A full run keeps
     # them apart, so that neither's figures carry the other's load.
@@ -269,7 +269,8 @@ def run(quick: bool = False) -> list[Figure]:
         per_notebook: dict[str, Usage] = {}
         for path in paths:
             nb = nbformat.read(path, as_version=4)
-            name = path.relative_to(NOTEBOOKS).with_suffix("").as_posix()
+            top = NOTEBOOKS if path.parent == NOTEBOOKS else ROOT  # solutions/NAME
+            name = path.relative_to(top).with_suffix("").as_posix()
             per_notebook[name] = run_kernel(nb, path.parent, speed, timeout)
         surge_code = SURGE_CODE.replace("1000", "100") if quick else SURGE_CODE
         surge = run_kernel(_code_notebook(surge_code), ROOT, speed, timeout)

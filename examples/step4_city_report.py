@@ -12,7 +12,7 @@ import asyncio
 
 from fastapi import FastAPI
 
-from citylib import fetch_weather, generate_image, get_ai_reply
+from citylib import services
 
 app = FastAPI()
 
@@ -20,6 +20,6 @@ app = FastAPI()
 @app.get("/city-report")
 async def city_report():
     weather, image, chat = await asyncio.gather(
-        fetch_weather(), generate_image(), get_ai_reply()
+        services.fetch_weather(), services.generate_image(), services.get_ai_reply()
     )
     return {"weather": weather, "image": image, "chat": chat}

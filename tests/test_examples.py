@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -137,35 +138,40 @@ def test_weather_route_serves_many_at_once() -> None:
 
 
 def _pytest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    # nbval is for notebooks, and loading it imports nbformat, whose jsonschema takes
-    # 1.4 s to start: twice that per run of three tiny tests that need anyio's plugin.
+    # As notebook 07 runs them: anyio's plugin named, no other plugin loaded (looptime's,
+    # installed for this suite, needs pytest-asyncio; nbval's costs 1.4 s to load).
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:nbval",
-         *args],
-        capture_output=True, text=True, timeout=60, cwd=cwd,
+        [sys.executable, "-m", "pytest", "-p", "anyio", "-q", "-p", "no:cacheprovider", *args],
+        capture_output=True, text=True, timeout=60, cwd=cwd, env=env,
     )
 
 
-def test_stream_words_passes_its_own_anyio_tests() -> None:
-    done = _pytest(str(EXAMPLES / "test_stream_words.py"), cwd=EXAMPLES.parent / "notebooks")
+STREAMING = EXAMPLES / "streaming"
+
+
+def _workshop(folder: Path, stream_words: str) -> Path:
+    """The two files in a folder of their own, as notebook 07's cells write them."""
+    (folder / "stream_words.py").write_text(stream_words, encoding="utf-8")
+    test = (STREAMING / "test_stream_words.py").read_text(encoding="utf-8")
+    (folder / "test_stream_words.py").write_text(test, encoding="utf-8")
+    return folder
+
+
+def test_stream_words_passes_its_own_anyio_tests(tmp_path: Path) -> None:
+    """Run as notebook 07 runs them: ``pytest FOLDER`` in a folder with no pytest config."""
+    source = (STREAMING / "stream_words.py").read_text(encoding="utf-8")
+    done = _pytest(str(_workshop(tmp_path, source)), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 passed" in done.stdout
 
 
 def test_the_stream_words_tests_catch_a_time_sleep_stream(tmp_path: Path) -> None:
     """The example's tests can fail: a stream that blocks does not take turns."""
-    (tmp_path / "examples").mkdir()
-    (tmp_path / "examples" / "__init__.py").write_text("")
-    source = (EXAMPLES / "stream_words.py").read_text(encoding="utf-8")
+    source = (STREAMING / "stream_words.py").read_text(encoding="utf-8")
     blocking = source.replace("await asyncio.sleep(delay)", "time.sleep(delay)")
     assert blocking != source
-    (tmp_path / "examples" / "stream_words.py").write_text("import time\n" + blocking)
-    test = (EXAMPLES / "test_stream_words.py").read_text(encoding="utf-8")
-    (tmp_path / "examples" / "test_stream_words.py").write_text(test)
-    # The suite's own addopts: looptime's plugin needs pytest-asyncio, which is not here.
-    plugins = "-p no:looptime_plugin -p no:looptime_chronometers -p no:looptime_timeproxies"
-    (tmp_path / "pytest.ini").write_text(f"[pytest]\naddopts = {plugins}\n")
-    done = _pytest("examples/test_stream_words.py", cwd=tmp_path)
+    done = _pytest(str(_workshop(tmp_path, "import time\n" + blocking)), cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 failed, 2 passed" in done.stdout
     assert "test_two_readers_take_turns" in done.stdout
@@ -173,7 +179,7 @@ def test_the_stream_words_tests_catch_a_time_sleep_stream(tmp_path: Path) -> Non
 
 def test_stream_words_runs_as_a_script() -> None:
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "stream_words.py")],
+        [sys.executable, str(STREAMING / "stream_words.py")],
         capture_output=True, text=True, timeout=30, check=True,
     )
     assert done.stdout.strip() == "Many lanes, zero waiting."

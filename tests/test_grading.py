@@ -403,7 +403,7 @@ def test_the_class_page_and_canvas_csv(graded: Any) -> None:
 
 AGAIN = ["blocking_sleep", "hard_coded_latency", "missing_source", "sequential_awaits",
          "forged_helper_answers", "correct_gather"]  # fmt: skip
-SOLUTION = HERE.parent / "notebooks" / "solutions" / "05_parallel_fetch_sprint.ipynb"
+SOLUTION = HERE.parent / "solutions" / "05_parallel_fetch_sprint.ipynb"
 
 
 @pytest.fixture(scope="module")

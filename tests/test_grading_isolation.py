@@ -32,7 +32,7 @@ from citylib.grading._sandbox import Limits, Sandbox
 
 HERE = Path(__file__).parent
 CHECKOUT = HERE.parent
-SOLUTION = CHECKOUT / "notebooks" / "solutions" / "05_parallel_fetch_sprint.ipynb"
+SOLUTION = CHECKOUT / "solutions" / "05_parallel_fetch_sprint.ipynb"
 TIMEOUT = 8.0
 SEED = 271828
 SHM_KEY = 0x5C17_0000 + os.getpid() % 0xFFFF  # one key per test run

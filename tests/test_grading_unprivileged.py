@@ -35,7 +35,7 @@ SUBMISSION = HERE / "submissions" / "correct_gather.ipynb"
 NOBODY = 65534
 TIMEOUT = 240.0
 
-SOLUTION = HERE.parent / "notebooks" / "solutions" / "05_parallel_fetch_sprint.ipynb"
+SOLUTION = HERE.parent / "solutions" / "05_parallel_fetch_sprint.ipynb"
 
 
 def _attack_notebook() -> str:

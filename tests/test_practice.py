@@ -364,7 +364,7 @@ def test_each_solution_notebook_is_made_from_the_learner_notebook(name: str) -> 
 
     learner = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
     solved = json.loads(
-        (ROOT / "notebooks" / "solutions" / f"{name}.ipynb").read_text(encoding="utf-8")
+        (ROOT / "solutions" / f"{name}.ipynb").read_text(encoding="utf-8")
     )
     assert cell_sources(solved) == cell_sources(make_solution(learner))
 
@@ -373,7 +373,7 @@ def test_each_solution_notebook_is_made_from_the_learner_notebook(name: str) -> 
 def test_each_solution_notebook_passed_every_check_when_it_ran(name: str) -> None:
     """The committed outputs: every exercise's check cell in the solution notebook passed."""
     solved = json.loads(
-        (ROOT / "notebooks" / "solutions" / f"{name}.ipynb").read_text(encoding="utf-8")
+        (ROOT / "solutions" / f"{name}.ipynb").read_text(encoding="utf-8")
     )
     shown = [
         "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))

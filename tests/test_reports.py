@@ -30,7 +30,7 @@ from citylib.grading._safe import CSV_CELL_CHARS, csv_cell, printable, strict_js
 
 HERE = Path(__file__).parent
 SUBMISSIONS = HERE / "submissions"
-SOLUTION = HERE.parent / "notebooks" / "solutions" / "05_parallel_fetch_sprint.ipynb"
+SOLUTION = HERE.parent / "solutions" / "05_parallel_fetch_sprint.ipynb"
 SEED = 271828
 TIMEOUT = 6.0
 

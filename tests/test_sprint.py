@@ -42,7 +42,7 @@ from citylib.grading import _notebook as notebook
 from citylib.testing import run_virtual
 
 ROOT = Path(__file__).resolve().parent.parent
-SOLUTION = ROOT / "notebooks" / "solutions" / "05_parallel_fetch_sprint.ipynb"
+SOLUTION = ROOT / "solutions" / "05_parallel_fetch_sprint.ipynb"
 LEARNER = ROOT / "notebooks" / "05_parallel_fetch_sprint.ipynb"
 
 Fetch = Callable[..., Coroutine[Any, Any, dict[str, Any]]]
@@ -434,7 +434,7 @@ def test_the_learner_notebook_is_the_solution_with_solutions_cleared() -> None:
     learner = notebook.load(LEARNER)
     assert [notebook.source(c) for c in made["cells"]] == [
         notebook.source(c) for c in learner["cells"]
-    ], "run `make student` after editing the solution notebook"
+    ], "run `make notebooks`: the teacher's notebook is made from the learner's"
     text = json.dumps(learner)
     assert "### BEGIN SOLUTION" not in text and "teacher-only" not in text
     assert "raise NotImplementedError()" in text

@@ -15,7 +15,7 @@ def add_cli(subparsers: Any) -> None:
     """Add the ``student`` subcommand."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "student",
-        help="write the learner's notebook from the teacher's solution (make student)",
+        help="write the learner's notebook from a teacher's solution notebook",
         description="Clear every ### BEGIN SOLUTION ... ### END SOLUTION region of SOLUTION "
         "and write the learner's notebook to LEARNER.",
     )

@@ -23,9 +23,10 @@ prints its cause rather than asyncio's traceback::
         result = await parallel_fetch()
         print(sprint.describe_result(result))
 
-``citylib student SOLUTION LEARNER`` writes the learner's notebook from the
-teacher's (``make student``). The stretch goal's chart is drawn by the views
-(:func:`citylib._views.sprint.compare_timings`); this module only measures and prints.
+The course's teacher notebook is made from the learner's (``make notebooks``);
+``citylib student SOLUTION LEARNER`` goes back, nbgrader's way. The stretch goal's
+chart is drawn by the views (:func:`citylib._views.sprint.compare_timings`); this
+module only measures and prints.
 """
 
 from __future__ import annotations

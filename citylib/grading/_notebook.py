@@ -35,7 +35,7 @@ __all__ = [
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
-#: Cells with this tag are the teacher's alone: ``make student`` drops them.
+#: Cells with this tag are the teacher's alone: ``citylib student`` drops them.
 TEACHER_TAG = "teacher-only"
 
 _CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")

@@ -14,8 +14,8 @@ from labserver import (
     CHROMIUM_ARGS,
     Lab,
     browser_unavailable,
+    committed,
     find_chromium,
-    notebooks_source,
     running_lab,
 )
 
@@ -98,7 +98,7 @@ FEATURE_TESTS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 
 def _builds(relpath: str, calls: tuple[str, ...]) -> bool:
-    nb = json.loads((notebooks_source() / relpath).read_text(encoding="utf-8"))
+    nb = json.loads(committed(relpath).read_text(encoding="utf-8"))
     code = "\n".join("".join(cell["source"]) for cell in nb["cells"] if cell["cell_type"] == "code")
     return any(call in code for call in calls)
 

@@ -69,6 +69,13 @@ def notebooks_source() -> Path:
     return Path(override).resolve() if override else REPO / "notebooks"
 
 
+def committed(relpath: str) -> Path:
+    """The committed file of ``relpath``: ``solutions/NAME`` is the teacher's, in ``solutions/``."""
+    if relpath.startswith("solutions/"):
+        return REPO / relpath
+    return notebooks_source() / relpath
+
+
 def find_chromium() -> str | None:
     """Debian's chromium (``CITYLIB_CHROMIUM`` overrides); Playwright cannot download one here."""
     override = os.environ.get("CITYLIB_CHROMIUM", "").strip()
@@ -249,11 +256,11 @@ def running_lab(home: Path, log: Path, app: str = "lab") -> Iterator[Lab]:
         root / "notebooks",
         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
     )
-    # `make lab` serves the repository, where the course's snippets sit beside the
-    # notebooks (07 reads and tests ../examples/stream_words.py): the copy keeps that.
-    shutil.copytree(
-        REPO / "examples", root / "examples", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    # notebooks/ alone, as a hub or a download gets it (nothing beside it is read); the
+    # teacher's notebooks ride along in a folder of the copy, to be run the same way.
+    (root / "notebooks" / "solutions").mkdir()
+    for solved in sorted((REPO / "solutions").glob("*.ipynb")):
+        shutil.copy2(solved, root / "notebooks" / "solutions" / solved.name)
     env = _lab_environment(home)
     trust(sorted((root / "notebooks").rglob("*.ipynb")), env)
     _write_settings(home / "settings")

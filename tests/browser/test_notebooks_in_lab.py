@@ -1,6 +1,6 @@
 """Every course notebook in a real JupyterLab, clicked as a learner clicks it.
 
-For each ``notebooks/*.ipynb`` and ``notebooks/solutions/*.ipynb``: Run → Run All
+For each ``notebooks/*.ipynb`` and ``solutions/*.ipynb``: Run → Run All
 Cells, wait for the kernel to go idle with no ``[*]`` left, then check what a
 learner would see — no error output (outside cells tagged ``raises-exception``), no
 "Error displaying widget", every widget drawn — and use the widgets: flip every
@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from labpage import LabNotebook, RunReport, strip_ansi, wait_for, wait_steady
-from labserver import Lab, is_trusted, notebook_url, notebooks_source
+from labserver import REPO, Lab, is_trusted, notebook_url, notebooks_source
+from labserver import committed as labserver_committed
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ElementHandle
@@ -83,8 +84,9 @@ NOT_ASYNC_ROUTE = re.compile(r"sleep|block", re.IGNORECASE)
 
 def discover() -> list[str]:
     source = notebooks_source()
-    found = sorted(source.glob("*.ipynb")) + sorted(source.glob("solutions/*.ipynb"))
-    return [path.relative_to(source).as_posix() for path in found]
+    learner = [path.name for path in sorted(source.glob("*.ipynb"))]
+    teacher = sorted((REPO / "solutions").glob("*.ipynb"))
+    return learner + [f"solutions/{p.name}" for p in teacher]
 
 
 NOTEBOOKS = discover()
@@ -178,7 +180,7 @@ def run(
     app, relpath = request.param
     for stale in artifacts_dir.glob(f"{artifact_name(relpath, app)}[.-]*"):
         stale.unlink()
-    committed = json.loads((notebooks_source() / relpath).read_text(encoding="utf-8"))
+    committed = json.loads(labserver_committed(relpath).read_text(encoding="utf-8"))
     with opened(browser, server_for(request, app), relpath) as nb:
         state = NotebookRun(relpath, committed, nb, RunReport(), artifacts_dir, app=app)
         yield from _run_and_record(state)

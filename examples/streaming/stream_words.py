@@ -2,8 +2,9 @@
 
 An async generator: ``async def`` with ``yield`` inside. Each word waits politely
 (``await asyncio.sleep``), so while one reader waits for the next word, the event loop
-serves every other reader. ``examples/test_stream_words.py`` tests it with pytest and
-anyio's plugin.
+serves every other reader. ``test_stream_words.py``, beside it, tests it with pytest
+and anyio's plugin. Notebook 07 shows both files as cells that write them to a folder
+of their own, and runs the tests there.
 """
 
 import asyncio

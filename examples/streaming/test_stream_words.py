@@ -1,14 +1,14 @@
 """Tests of ``stream_words``, run by pytest with anyio's plugin (it comes with FastAPI).
 
 ``@pytest.mark.anyio`` lets a test be ``async def``: the plugin runs it on an event
-loop. Run them with ``python -m pytest examples/test_stream_words.py``.
+loop. Run them with ``python -m pytest test_stream_words.py`` in the folder that holds
+both files (pytest puts that folder on the import path).
 """
 
 import asyncio
 
 import pytest
-
-from examples.stream_words import stream_words
+from stream_words import stream_words
 
 pytestmark = pytest.mark.anyio
 
