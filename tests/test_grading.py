@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from citylib import _cli as cli
+from citylib._lessons.sprint_contract import DRIVE_OUTCOMES, STRETCH_STATUSES
 from citylib.grading import (
     CHECKS,
     CSV_COLUMNS,
@@ -55,7 +56,9 @@ EXPECTED: dict[str, tuple[str, set[str] | None, int]] = {
     "hard_coded_latency": ("ok", {"total_latency"}, 9),
     # Merged no answer of one source: what depends on the answers earns nothing.
     "missing_source": ("ok", {"calls_once", "payloads"}, 5),
-    "source_twice": ("ok", {"calls_once"}, 9),
+    # Its merge keeps the second weather call, made after the others ended: the calls
+    # whose answers it returned took turns (and a source called twice).
+    "source_twice": ("ok", {"calls_once", "overlap"}, 4),
     # The sources handed to gather uncalled: it raises on every drive, one cause named.
     "uncalled_sources": ("error", None, 0),
     # Nothing earns points that did not run.
@@ -71,10 +74,44 @@ EXPECTED: dict[str, tuple[str, set[str] | None, int]] = {
     "forged_rewrites_records": ("ok", {"overlap"}, 5),  # one lane + gc/frame rewriting
     "forged_cancels_watchers": ("ok", {"non_blocking"}, 9),  # cancels tasks, then blocks
     "forged_helper_answers": ("ok", {"non_blocking"}, 9),  # thread/fork/signal echoes
-    "forged_replayed_tokens": ("ok", {"payloads"}, 6),  # drive 1's tokens in drive 2
+    # Drive 1's tokens in drive 2: drive 2's calls were thrown away, so they earn nothing.
+    "forged_replayed_tokens": ("ok", {"payloads", "calls_once", "overlap"}, 0),
     "forged_frames": ("error", None, 0),  # writes frames of its own onto the channel
-    "forged_flood": ("error", None, 0),  # floods the channel
+    # Floods the channel with raw frames (its call ids used again in drive 2).
+    "forged_flood": ("error", None, 0),
 }
+
+#: The judge's attacks (tests/submissions/judge_attacks.py): each its honest score.
+EXPECTED_ATTACKS: dict[str, tuple[str, set[str] | None, int]] = {
+    # Calls whose answers never reached the returned value earn nothing.
+    "attack_discarded_calls": ("ok", {"calls_once", "payloads", "overlap", "total_latency"}, 0),
+    # Called twice (the cancelled ping counts as a call); the merge's calls took turns.
+    "attack_pings_then_one_lane": ("ok", {"calls_once", "overlap"}, 4),
+    "attack_pings_kept_aside": ("ok", {"calls_once", "overlap"}, 4),
+    # The stretch is graded apart and from its own drives: no bonus, the deliverable kept.
+    "attack_stretch_says_pass": ("ok", set(), 10),
+    "attack_stretch_hangs": ("ok", set(), 10),
+    "attack_stretch_forges_frames": ("ok", set(), 10),
+    "attack_stretch_dies": ("ok", set(), 10),
+    # A word the child may not say is a forged frame: its own error, never the grader's.
+    "attack_relabels_grader_fault": ("error", None, 0),
+    "attack_patched_outcome": ("error", None, 0),
+    # Held in the loop's own epoll (a task or a callback polling it): as time.sleep.
+    "attack_epoll_hold": ("ok", {"non_blocking"}, 9),
+    "attack_callback_polls": ("ok", {"non_blocking"}, 9),
+    # Numbers no stopwatch gives: total_latency fails, nothing breaks.
+    "attack_huge_latency": ("ok", {"total_latency"}, 9),
+    "attack_digits_latency": ("ok", {"total_latency"}, 9),
+    "attack_eleven_calls": ("ok", {"calls_once"}, 9),
+    # The grader's own limit, named: not a crash.
+    "attack_huge_cell": ("over_limit", None, 0),
+    # Errors the child can always describe.
+    "attack_unprintable_error": ("error", None, 0),
+    "attack_giant_error": ("error", None, 0),
+    "attack_surrogate_error": ("error", None, 0),
+    "attack_unreadable_key": ("ok", set(), 10),
+}
+EXPECTED.update(EXPECTED_ATTACKS)
 ESCAPES = ("/tmp", "/var/tmp", "/dev/shm", str(HERE.parent), str(HERE / "submissions"))
 
 
@@ -137,6 +174,31 @@ def test_errors_say_what_happened(graded: Any) -> None:
     assert "SIGKILL" in got["kernel_killed"].error
     assert "grader's channel" in got["forged_frames"].error
     assert "grader's channel" in got["forged_flood"].error
+
+
+def test_the_judges_attacks_say_what_happened(graded: Any) -> None:
+    got = records(graded)
+    stretch = {name: (got[name].stretch, got[name].bonus) for name in got if "stretch" in name}
+    assert stretch == {
+        "attack_stretch_says_pass": ("error", 0),
+        "attack_stretch_hangs": ("timeout", 0),
+        "attack_stretch_forges_frames": ("error", 0),
+        "attack_stretch_dies": ("child_died", 0),
+    }
+    for name in ("attack_relabels_grader_fault", "attack_patched_outcome"):
+        assert "grader's channel" in got[name].error and "<script>" not in got[name].error
+        assert got[name].verified == got["correct_gather"].verified  # the batch's stays
+    assert "256 KB" in got["attack_huge_cell"].error and "not run" in got["attack_huge_cell"].error
+    assert got["attack_unprintable_error"].error.startswith("Unprintable")
+    assert got["attack_giant_error"].error.startswith("ValueError: xxx")
+    assert len(got["attack_giant_error"].error) < 3000
+    assert got["attack_surrogate_error"].error.startswith("ValueError: bad \\udcff byte")
+    assert "digits" in got["attack_digits_latency"].details[4].detail
+    overlap = got["attack_discarded_calls"].details[3]
+    assert overlap.detail == "fewer than two answers reached the returned value"
+    for record in got.values():  # nothing a child said became a status or an outcome
+        assert record.stretch in STRETCH_STATUSES
+        assert all(d.outcome in DRIVE_OUTCOMES for d in record.drives + record.stretch_drives)
 
 
 def test_the_failing_line_is_named(graded: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +87,25 @@ def test_every_default_lives_in_one_place() -> None:
     assert "grader_fault" in m.GRADE_STATUSES and "child_died" in m.GRADE_STATUSES
 
 
-def test_the_messages_module_imports_nothing_of_citylib() -> None:
+def test_the_messages_module_imports_nothing_of_citylib_but_the_contract() -> None:
     source = Path(m.__file__).read_text(encoding="utf-8")
     imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
-    assert all(not line.split()[1].startswith("citylib") for line in imports), imports
-    assert {line.split()[1] for line in imports} <= {"dataclasses", "json", "typing"}
+    allowed = {"dataclasses", "json", "re", "typing", "citylib._lessons.sprint_contract"}
+    assert {line.split()[1] for line in imports} <= allowed, imports
+
+
+def test_the_grading_words_are_typed_once_in_the_contract() -> None:
+    from citylib._lessons import sprint_contract as contract
+    from citylib._lessons.judge import CHECKS, STRETCH_CHECKS
+
+    assert m.GRADE_STATUSES is contract.GRADE_STATUSES
+    assert {c.id for c in (*CHECKS, *STRETCH_CHECKS)} == set(contract.CHECK_IDS)
+    assert "over_limit" in contract.GRADE_STATUSES
+    # The frames carry the typed words: a child's cell or drive says only these.
+    hints = {f.name: f.type for f in dataclasses.fields(m.CellDone)}
+    assert typing.get_args(hints["status"]) == contract.CELL_STATUSES
+    hints = {f.name: f.type for f in dataclasses.fields(m.DriveDone)}
+    assert "timeout" not in typing.get_args(hints["outcome"])  # the judge's word, not the child's
 
 
 def _raw(obj: Any) -> bytes:
@@ -212,6 +227,11 @@ def _feed(s: _Session, *frames: m.Frame | bytes) -> Any:
     return s.replies.get_nowait() if not s.replies.empty() else None
 
 
+def _raw(frame: dict[str, Any]) -> bytes:
+    body = json.dumps(frame).encode()
+    return len(body).to_bytes(4, "big") + body
+
+
 FORGERIES: dict[str, list[m.Frame | bytes]] = {
     "a call in a drive not running": [m.Invoke(3, 1, "maps")],
     "a source that is not one": [m.Invoke(0, 1, "bank")],
@@ -224,7 +244,9 @@ FORGERIES: dict[str, list[m.Frame | bytes]] = {
     "a hello in the middle": [m.Hello(1, 1, "x")],
     "an oversize frame": [(2**31).to_bytes(4, "big") + b"{"],
     "garbage": [b"\x00\x00\x00\x03abc"],
-    "a flood": [m.Invoke(0, n, "maps") for n in range(m.DEFAULTS.frames_per_drive + 1)],
+    # The child's words are typed: a relabelled outcome or status is not a frame.
+    "a cell relabelled grader_fault": [_raw({"kind": "cell_done", "status": "grader_fault"})],
+    "a drive's outcome patched": [_raw({"kind": "drive_done", "drive": 0, "outcome": "pass"})],
 }
 
 
@@ -285,3 +307,58 @@ def test_dataclass_fields_are_all_typed_for_the_codec() -> None:
     for cls in (*m.FRAMES.values(), m.Job, m.GradeRecord, m.BatchReport, m.DriveReport):
         for f in dataclasses.fields(cls):
             assert not isinstance(f.type, str), f"{cls.__name__}.{f.name}"
+
+
+def test_a_relabelled_status_is_refused_and_never_echoed() -> None:
+    hostile = "<img src=x onerror=alert(1)>"
+    with pytest.raises(m.FrameError) as refused:
+        m.FrameReader().feed(_raw({"kind": "drive_done", "drive": 0, "outcome": hostile}))
+    assert "onerror" not in str(refused.value)  # the child's word is not repeated
+
+
+def test_frames_are_budgeted_over_the_whole_run_late_ones_too() -> None:
+    """A flood after the drives counts like one during them: over_limit, never the
+    grader's time (and so a neighbour's) without end."""
+
+    async def flood() -> Any:
+        s, _ = _session()
+        d = _in_drive(s)
+        _feed(s, m.Invoke(0, 1, "maps"))
+        d.active = False
+        s.finished.append(d)
+        s.drive = None
+        late = [m.Invoke(0, 10 + n, "maps") for n in range(m.DEFAULTS.frames_per_run)]
+        return _feed(s, *late), s
+
+    ended, s = asyncio.run(flood())
+    assert isinstance(ended, _EndError)
+    assert ended.status == "over_limit" and "grader's channel" not in ended.error
+    assert s.frames == m.DEFAULTS.frames_per_run + 1
+
+
+def test_eleven_calls_of_one_source_are_calls_not_a_forgery() -> None:
+    async def eleven() -> Any:
+        s, _ = _session()
+        d = _in_drive(s)
+        frames: list[m.Frame | bytes] = []
+        for n in range(11):
+            frames += [m.Invoke(0, n + 1, "maps"), m.Call(0, n + 1)]
+        ended = _feed(s, *frames)
+        for handle in list(asyncio.get_running_loop()._scheduled):  # type: ignore[attr-defined]
+            handle.cancel()
+        return ended, d
+
+    ended, d = asyncio.run(eleven())
+    assert ended is None and len(d.calls["maps"]) == 11
+
+
+def test_text_from_the_child_always_crosses_the_wire() -> None:
+    assert as_data({"k": "\udcff", "total_latency": 10**5000}) == {
+        "k": "\\udcff", "total_latency": {"$object": "int of about 5,000 digits"},
+    }  # fmt: skip
+    frame = m.DriveDone(0, "returned", as_data("\udcff"), result={"x": as_data("\ud800")})
+    assert isinstance(m.decode(m.encode_frame(frame)[4:]), m.DriveDone)
+    forged = _raw({"kind": "cell_done", "status": "error", "error": "\ud800"})  # json escapes it
+    with pytest.raises(m.FrameError):
+        m.FrameReader().feed(forged)
+    assert m.decode(_raw({"kind": "cell_done", "status": "", "error": "a \\ud800 b"})[4:])

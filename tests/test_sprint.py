@@ -103,6 +103,18 @@ async def twice_fetch(sources: Any) -> dict[str, Any]:
     return merged
 
 
+async def pings_aside_fetch(sources: Any) -> dict[str, Any]:
+    """Three lanes of pings kept aside; the merge itself made one lane at a time."""
+    start = clock.now()
+    pings = [asyncio.ensure_future(s()) for s in sources.values()]
+    merged: dict[str, Any] = {}
+    for name, source in sources.items():
+        merged[name] = await source()
+    merged["aside"] = [await ping for ping in pings]
+    merged["total_latency"] = clock.now() - start
+    return merged
+
+
 async def edited_fetch(sources: Any) -> dict[str, Any]:
     merged = await gather_fetch(sources)
     merged["chat"]["extra"] = "edited"
@@ -194,7 +206,8 @@ def test_real_seconds_are_accepted_for_total_latency() -> None:
         (blocking_fetch, {"non_blocking"}),
         (hard_coded_fetch, {"total_latency"}),
         (missing_fetch, {"calls_once", "payloads"}),
-        (twice_fetch, {"calls_once"}),
+        (twice_fetch, {"calls_once", "overlap"}),  # the merged weather came after the rest
+        (pings_aside_fetch, {"calls_once", "overlap"}),
         (edited_fetch, {"payloads"}),
         (never_awaited_fetch, {"calls_once", "payloads"}),
     ],

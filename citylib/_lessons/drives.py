@@ -5,6 +5,11 @@ Both judges make them: the in-process one for the self-check
 (``citylib.grading._judge``). The checks (:func:`citylib._lessons.judge.verdict`) and
 the diagnosis of a slip (:mod:`citylib._lessons.slips`) read nothing else, so the
 self-check and the grader say the same things.
+
+A call *reached the returned value* when the fresh token the judge put in its answer
+is in what the function returned (:func:`used_calls`): overlap, calls-once
+and total_latency are judged over those calls only. A call whose answer was thrown
+away still counts as a call, but earns nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CallRecord", "DriveRecord"]
+__all__ = ["CallRecord", "DriveRecord", "answered_span", "returned_strings", "used_calls"]
 
 
 @dataclass
@@ -72,3 +77,53 @@ class DriveRecord:
     unwatched: str = ""
     floor: float | None = None
     where: str = ""
+
+
+_MOST_STRINGS = 10_000  # a returned value is walked this far, no further
+
+
+def returned_strings(result: Any) -> set[str]:
+    """Every string in a returned value: keys and values of dicts, items of lists and
+    tuples, at any depth (plain types only: a learner's object is not looked into)."""
+    found: set[str] = set()
+    todo = [result]
+    seen = 0
+    while todo and seen < _MOST_STRINGS:
+        value = todo.pop()
+        seen += 1
+        if type(value) is str:
+            found.add(value)
+        elif type(value) is dict:
+            todo.extend(value.keys())
+            todo.extend(value.values())
+        elif type(value) in (list, tuple):
+            todo.extend(value)
+    return found
+
+
+def used_calls(d: DriveRecord) -> dict[str, list[CallRecord]]:
+    """Each source's calls whose answer reached the returned value: those whose fresh
+    token is in the returned dict's entry for that source, or, when none is, those
+    whose token is anywhere in what it returned (answers merged under the wrong names,
+    or returned as a list, still reached it). An answer kept aside while the entry
+    holds another call's ran in no lane the merge used."""
+    everywhere = returned_strings(d.result)
+    result = d.result if type(d.result) is dict else {}
+    used = {}
+    for name, made in d.calls.items():
+        tokens = [c.payload.get("token") if c.payload is not None else None for c in made]
+        entry = returned_strings(result[name]) if name in result else set()
+        own = [c for c, t in zip(made, tokens, strict=True) if type(t) is str and t in entry]
+        used[name] = own or [
+            c for c, t in zip(made, tokens, strict=True) if type(t) is str and t in everywhere
+        ]
+    return used
+
+
+def answered_span(d: DriveRecord) -> float | None:
+    """Real seconds from the first used call made to the last used answer given."""
+    made = [c for calls in used_calls(d).values() for c in calls]
+    ended = [c.ended for c in made if c.ended is not None]
+    if not made or not ended:
+        return None
+    return max(ended) - min(c.invoked for c in made)

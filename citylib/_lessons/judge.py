@@ -33,9 +33,9 @@ from typing import Any
 from citylib._core import clock
 from citylib._core.watch import Heartbeat
 from citylib._lessons import slips
-from citylib._lessons.drives import CallRecord, DriveRecord
+from citylib._lessons.drives import CallRecord, DriveRecord, used_calls
 from citylib._lessons.slips import Diagnosis
-from citylib._lessons.sprint_contract import ANSWER_NAME, SOURCE_NAMES, STRETCH_NAME
+from citylib._lessons.sprint_contract import ANSWER_NAME, SOURCE_NAMES, STRETCH_NAME, CheckId
 
 __all__ = [
     "CHECKS",
@@ -72,7 +72,7 @@ class Check:
             cause comes from the verdict's :attr:`Verdict.diagnoses`.
     """
 
-    id: str
+    id: CheckId
     title: str
     hint: str
 
@@ -165,7 +165,7 @@ class CheckResult:
         hint: What to try (empty when it passed).
     """
 
-    id: str
+    id: CheckId
     title: str
     passed: bool
     detail: str = ""
@@ -349,6 +349,7 @@ def _check_returns(d: DriveRecord) -> str:
 
 def _check_calls(d: DriveRecord) -> str:
     problems = []
+    used = used_calls(d)
     for name in d.latencies:
         made = d.calls.get(name, [])
         awaited = [c for c in made if c.started is not None]
@@ -358,6 +359,8 @@ def _check_calls(d: DriveRecord) -> str:
             problems.append(f"{name} was called but never awaited")
         elif len(made) > 1:
             problems.append(f"{name} was called {len(made)} times")
+        elif not used.get(name):
+            problems.append(f"{name}'s answer never reached the returned value")
     return "; ".join(problems)
 
 
@@ -382,9 +385,11 @@ def _among(value: Any, given: list[dict[str, Any]]) -> bool:
 
 
 def _intervals(d: DriveRecord) -> list[tuple[float, float]]:
-    """Each source's first awaited call, as (start, end): extra calls are another check's."""
+    """Each source's first call whose answer reached the returned value, as (start, end):
+    a call whose answer was thrown away ran in no lane that counts, and extra calls are
+    another check's."""
     spans = []
-    for made in d.calls.values():
+    for made in used_calls(d).values():
         first = next((c for c in made if c.started is not None), None)
         if first is not None and first.started is not None:
             spans.append((first.started, first.ended if first.ended is not None else math.inf))
@@ -394,7 +399,7 @@ def _intervals(d: DriveRecord) -> list[tuple[float, float]]:
 def _check_overlap(d: DriveRecord) -> str:
     spans = _intervals(d)
     if len(spans) < 2:
-        return "fewer than two calls were awaited"
+        return "fewer than two answers reached the returned value"
     if max(s for s, _ in spans) < min(e for _, e in spans):
         return ""
     slowest = max(d.latencies.values())
@@ -406,6 +411,8 @@ def _check_overlap(d: DriveRecord) -> str:
 
 def _check_one_lane(d: DriveRecord) -> str:
     spans = sorted(_intervals(d))
+    if len(spans) < 2:
+        return "fewer than two answers reached the returned value"
     if any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans)):
         return "some calls ran at the same time; a one-lane fetch awaits each before the next"
     return ""
@@ -416,9 +423,9 @@ def _check_latency(d: DriveRecord, settings: JudgeSettings) -> str:
         return "there was no merged dict to look in"
     if "total_latency" not in d.result:
         return "the result has no 'total_latency'"
-    value = d.result["total_latency"]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return f"total_latency is {value!r}, not a number of seconds"
+    value = _seconds(d.result["total_latency"])
+    if value is None:
+        return f"total_latency is {_shown(d.result['total_latency'])}, not a number of seconds"
     # Accept real seconds (time.perf_counter) or city seconds (citylib._core.clock.now).
     # A function times itself inside the judge's stopwatch, so nothing it measures is
     # longer than elapsed: the tolerance is below only. Above it, a drive that a busy
@@ -434,6 +441,31 @@ def _check_latency(d: DriveRecord, settings: JudgeSettings) -> str:
     if d.speed != 1:  # the grader's clock runs fast: give the real time as well
         took = f"{took} on the city clock ({d.elapsed:.2f} s of real time)"
     return f"total_latency says {value:.2f} but the drive took {took}"
+
+
+def _seconds(value: Any) -> float | None:
+    """``value`` as a finite float, or ``None`` (not a number, or beyond a float's range)."""
+    if type(value) not in (int, float):
+        return None
+    try:
+        seconds = float(value)  # an int of 400 digits overflows
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
+def _shown(value: Any) -> str:
+    """A short, safe description of a returned value (never the learner's ``repr``)."""
+    if type(value) is int:
+        digits = value.bit_length() * 0.30103
+        return f"an int of about {digits:,.0f} digits" if digits > 30 else str(value)
+    if type(value) in (float, bool) or value is None:
+        return repr(value)
+    if type(value) is str:
+        return repr(value[:40])
+    if type(value) is dict and set(value) == {"$object"} and type(value["$object"]) is str:
+        return f"an {value['$object'][:60]}" if value["$object"].startswith("int") else "an object"
+    return f"a {type(value).__name__}"
 
 
 def _same_latency_every_drive(drives: list[DriveRecord], details: list[str]) -> list[str]:
@@ -536,6 +568,6 @@ def verdict(
     else:
         status = "ok"
     subject = STRETCH_NAME if stretch else ANSWER_NAME
-    hints = {c.id: c.hint for c in checks}
+    hints: dict[str, str] = {c.id: c.hint for c in checks}
     diagnoses = slips.diagnose(drives, problems, hints, subject)
     return Verdict(status, results, errors[0] if errors else "", len(drives), diagnoses)

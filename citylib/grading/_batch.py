@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +28,7 @@ from citylib._lessons.judge import CHECKS, JudgeSettings
 from citylib.grading import _scoring
 from citylib.grading._judge import Observed, run_submission
 from citylib.grading._messages import DEFAULTS, GRADE_STATUSES, GradeRecord, Job
-from citylib.grading._notebook import NotebookError, extract, load
+from citylib.grading._reading import Reader
 from citylib.grading._sandbox import Limits, Sandbox, detect
 
 __all__ = [
@@ -143,6 +143,7 @@ class _Context:
     timeout: float
     output_limit: int
     base: Path
+    reader: Reader = field(default_factory=Reader)  # large notebooks read apart
 
     def environment(self, folder: Path) -> dict[str, str]:
         home = self.sandbox.home(folder)
@@ -174,32 +175,15 @@ def _record(path: Path, label: str, ctx: _Context) -> GradeRecord:
     )
 
 
-def _read_job(path: Path, record: GradeRecord, ctx: _Context) -> Job | None:
+async def _read_job(path: Path, record: GradeRecord, ctx: _Context) -> Job | None:
     """The submission's cells as a job, or ``None`` with the record saying why."""
-    record.sha256 = sha256(path)
-    if path.stat().st_size > DEFAULTS.notebook_bytes:
-        record.error = f"the file is larger than {DEFAULTS.notebook_bytes // 2**20} MiB"
-        return None
-    try:
-        extracted = extract(load(path))
-    except (NotebookError, ValueError) as exc:
-        record.error = str(exc)
-        return None
-    record.notes.extend(extracted.notes)
-    if not extracted.answer:
-        record.error = "; ".join(extracted.notes)
-        record.notes.clear()
-        return None
-    return Job(
-        extracted.preamble,
-        extracted.answer,
-        extracted.stretch,
-        ctx.settings.seed,
-        ctx.settings.drives,
-        ctx.speed,
-        ctx.timeout,
-        ctx.output_limit,
-    )
+    template = Job([], "", "", ctx.settings.seed, ctx.settings.drives, ctx.speed, ctx.timeout,
+                   ctx.output_limit)  # fmt: skip
+    found = await ctx.reader.read(path, template)
+    record.sha256 = found.sha256
+    record.error = found.error
+    record.notes.extend(found.notes)
+    return found.job
 
 
 def _apply(record: GradeRecord, found: Observed, level: str, job: Job) -> None:
@@ -225,8 +209,10 @@ def _apply(record: GradeRecord, found: Observed, level: str, job: Job) -> None:
     record.score = _scoring.points(record.status, record.details)
     # The judge is isolated only with a user of the child's own, namespaces, and its
     # loop watched from outside; below that the child runs as the grader's user.
-    record.verified = level == "full" and found.watched and record.status != "grader_fault"
-    if not found.watched and record.status not in ("grader_fault",):
+    # Nothing ran (a job past the grader's limits): nothing could reach the judge.
+    watched = found.watched or not found.ran
+    record.verified = level == "full" and watched and record.status != "grader_fault"
+    if not watched and record.status not in ("grader_fault",):
         record.notes.append("its event loop could not be watched from outside (/proc)")
 
 
@@ -235,7 +221,7 @@ async def _grade_one(path: Path, label: str, slot: int, ctx: _Context) -> GradeR
     record = _record(path, label, ctx)
     folder: Path | None = None
     try:
-        job = await asyncio.to_thread(_read_job, path, record, ctx)
+        job = await _read_job(path, record, ctx)
         if job is None:
             return record
         folder = Path(tempfile.mkdtemp(prefix="job-", dir=ctx.base))
@@ -392,8 +378,11 @@ def grade_batch(
     records: list[GradeRecord] = []
     with tempfile.TemporaryDirectory(prefix="citylib-grade-") as base:
         ctx = _Context(chosen, chosen_settings, speed, timeout, output_limit, Path(base))
-        if paths:
-            records = _run(_grade_all(paths, names, ctx, count, progress))
+        try:
+            if paths:
+                records = _run(_grade_all(paths, names, ctx, count, progress))
+        finally:
+            ctx.reader.close()
     return Batch(
         records,
         chosen.level,

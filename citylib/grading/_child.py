@@ -33,11 +33,14 @@ import types
 from collections.abc import Coroutine
 from typing import Any
 
+from citylib._lessons.sprint_contract import CellStatus, DriveEnd
 from citylib.grading import _messages as m
 
-__all__ = ["CappedText", "as_data", "compile_cell", "main"]
+__all__ = ["CappedText", "as_data", "compile_cell", "main", "text"]
 
 _DEPTH = 32
+_TEXT = 2000  # characters of an error message kept: the rest is the learner's to read
+_INT_BITS = 1100  # past a float's range: no number of seconds
 _IPYTHON_LINE = re.compile(r"(?m)^\s*[%!]|\?\s*$")
 
 
@@ -95,29 +98,72 @@ def compile_cell(code: str, filename: str) -> types.CodeType:
         raise
 
 
+def text(value: str, limit: int = _TEXT) -> str:
+    """A string that crosses the wire whatever it holds: at most ``limit`` characters,
+    a lone surrogate written out as its escape."""
+    return value[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def as_data(value: Any, depth: int = 0) -> Any:
-    """``value`` as JSON data: dicts, lists, strings, numbers; other objects by type name."""
-    if value is None or type(value) in (bool, int, float, str):
+    """``value`` as JSON data: dicts, lists, strings, numbers; other objects by type name.
+
+    Only plain types are looked into (a learner's subclass or object never runs here),
+    and an int too large to be seconds is named, not written out (past 4,300 digits
+    Python will not even print it).
+    """
+    kind = type(value)
+    if value is None or kind in (bool, float):
+        return value
+    if kind is str:
+        return text(value, len(value))
+    if kind is int:
+        if value.bit_length() > _INT_BITS:
+            return {"$object": f"int of about {value.bit_length() * 0.30103:,.0f} digits"}
         return value
     if depth > _DEPTH:
         return {"$object": "too deep"}
-    if isinstance(value, dict):
+    if kind is dict:
         return {
-            (k if type(k) is str else f"$key:{type(k).__name__}:{k!r:.40}"): as_data(v, depth + 1)
-            for k, v in value.items()
+            _key(k): as_data(v, depth + 1) for k, v in dict.items(value)
         }
-    if isinstance(value, (list, tuple)):
+    if kind in (list, tuple):
         return [as_data(v, depth + 1) for v in value]
-    return {"$object": type(value).__name__}
+    return {"$object": _type_name(value)}
+
+
+def _key(key: Any) -> str:
+    """A dict key as a string key: a plain one shown, a learner's object only named."""
+    if type(key) is str:
+        return text(key, len(key))
+    plain = type(key) in (bool, float) or key is None
+    plain = plain or (type(key) is int and key.bit_length() <= _INT_BITS)
+    return f"$key:{_type_name(key)}:{key!r:.40}" if plain else f"$key:{_type_name(key)}"
+
+
+def _type_name(value: Any) -> str:
+    try:
+        return text(str(type(value).__name__), 80)
+    except Exception:  # a metaclass can make even the name raise
+        return "object"
 
 
 def _describe(exc: BaseException) -> str:
-    message = str(exc)
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    """``Type: message``, whatever the exception's own ``__str__`` does (raise, or
+    return something that is not text)."""
+    try:
+        message = str(exc)
+    except Exception:
+        message = "(its message could not be read)"
+    name = _type_name(exc)
+    return text(f"{name}: {message}" if message else name)
 
 
 def _line(exc: BaseException, filename: str) -> int:
-    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+    try:
+        tb = traceback.extract_tb(exc.__traceback__)
+    except Exception:  # a traceback the submission tampered with: no line, no crash
+        return 0
+    lines = [f.lineno for f in tb if f.filename == filename]
     return (lines[-1] or 0) if lines else 0
 
 
@@ -243,9 +289,9 @@ class _Child:
             return self._cell("error", f"{_describe(exc)}{where}", line)
         return self._cell("")
 
-    def _cell(self, status: str, error: str = "", line: int = 0) -> m.CellDone:
-        text, dropped = self.output.take()
-        return m.CellDone(status, error, line, text, dropped)
+    def _cell(self, status: CellStatus, error: str = "", line: int = 0) -> m.CellDone:
+        printed, dropped = self.output.take()
+        return m.CellDone(status, text(error), line, text(printed, len(printed)), dropped)
 
     async def drive(self, frame: m.StartDrive) -> m.DriveDone:
         fn = self.namespace.get(frame.function)
@@ -268,17 +314,18 @@ class _Child:
                     coroutine.close()  # never awaited: the judge reports it, Python need not warn
             self.unawaited.clear()
         data = as_data(result)
-        done = self._done(frame.drive, "returned", result=data, result_type=type(result).__name__)
+        done = self._done(frame.drive, "returned", result=data, result_type=_type_name(result))
         if len(m.encode_frame(done)) > m.DEFAULTS.frame_bytes // 2:
             done = self._done(frame.drive, "returned", result={"$object": "too large"},
-                              result_type=type(result).__name__)  # fmt: skip
+                              result_type=_type_name(result))  # fmt: skip
         return done
 
     def _done(
-        self, drive: int, outcome: str, error: str = "", line: int = 0, **rest: Any
+        self, drive: int, outcome: DriveEnd, error: str = "", line: int = 0, **rest: Any
     ) -> m.DriveDone:
-        text, dropped = self.output.take()
-        return m.DriveDone(drive, outcome, error, line, output=text, dropped=dropped, **rest)
+        printed, dropped = self.output.take()
+        return m.DriveDone(drive, outcome, text(error), line, output=text(printed, len(printed)),
+                           dropped=dropped, **rest)  # fmt: skip
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
@@ -311,8 +358,8 @@ class _Child:
             else:
                 continue
             self.channel.send(reply)
-        text, dropped = self.output.take()
-        self.channel.send(m.Bye(text, dropped))
+        printed, dropped = self.output.take()
+        self.channel.send(m.Bye(text(printed, len(printed)), dropped))
         if self.channel.transport is not None:
             self.channel.transport.close()
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):

@@ -14,11 +14,12 @@ import dataclasses
 import time
 
 from citylib._lessons import judge as rules
-from citylib._lessons.sprint_contract import STRETCH_NAME
+from citylib._lessons.drives import answered_span
+from citylib._lessons.sprint_contract import STRETCH_NAME, DriveOutcome, GradeStatus
 from citylib.grading import _messages as m
 from citylib.grading._session import DriveState, EndError, Session
 
-__all__ = ["ANSWER_FILE", "STRETCH_FILE", "drives"]
+__all__ = ["ANSWER_FILE", "STRETCH_FILE", "MissingError", "drives", "seconds"]
 
 _perf = time.perf_counter
 
@@ -26,16 +27,32 @@ ANSWER_FILE = "<parallel-fetch-sprint cell>"
 STRETCH_FILE = "<parallel-fetch-stretch cell>"
 
 
-def _calls_span(d: DriveState) -> float | None:
-    """Real seconds from the first call made to the last answer given (``None``: none)."""
-    made = [c for calls in d.calls.values() for c in calls]
-    ended = [c.ended for c in made if c.ended is not None]
-    if not made or not ended:
+def seconds(value: object) -> float | None:
+    """A returned ``total_latency`` as a finite float (``None``: not one, or too large)."""
+    if type(value) not in (int, float):
         return None
-    return max(ended) - min(c.invoked for c in made)
+    try:
+        found = float(value)  # type: ignore[arg-type]  # an int or a float, checked above
+    except OverflowError:  # 10**400: a number no stopwatch gives
+        return None
+    return found if found == found and abs(found) != float("inf") else None
 
 
-def _drive_report(d: DriveState, speed: float, outcome: str) -> m.DriveReport:
+class MissingError(EndError):
+    """The cell does not define the function driven."""
+
+    def __init__(self, function: str) -> None:
+        super().__init__("error", f"the answer cell does not define {function}")
+
+
+def _record_of(d: DriveState, speed: float) -> rules.DriveRecord:
+    """The drive's calls and returned value, for :func:`answered_span` (times filled later)."""
+    done = d.done
+    result = done.result if done is not None and done.outcome == "returned" else None
+    return rules.DriveRecord(d.latencies, d.calls, 0.0, 0.0, d.block_limit, speed, result)
+
+
+def _drive_report(d: DriveState, speed: float, outcome: DriveOutcome) -> m.DriveReport:
     def city(t: float | None) -> float | None:
         return None if t is None else round((t - d.started) * speed, 4)
 
@@ -46,11 +63,9 @@ def _drive_report(d: DriveState, speed: float, outcome: str) -> m.DriveReport:
     spans.sort(key=lambda s: s.invoked)
     reported = None
     if d.done is not None and isinstance(d.done.result, dict):
-        value = d.done.result.get("total_latency")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            reported = float(value)
+        reported = seconds(d.done.result.get("total_latency"))
     end = d.done_at if d.done_at else _perf()
-    span = _calls_span(d)
+    span = answered_span(_record_of(d, speed))
     return m.DriveReport(
         d.number, d.function, dict(d.latencies), spans, round((end - d.started) * speed, 4),
         reported, round(d.hold, 4), round(d.block_limit, 4), outcome,
@@ -72,7 +87,7 @@ def _where(job: m.Job, function: str, done: m.DriveDone | None) -> str:
 
 async def drives(
     s: Session, function: str, deadline: float, stretch: bool
-) -> tuple[rules.Verdict | None, list[m.DriveReport], str, str, int]:
+) -> tuple[rules.Verdict | None, list[m.DriveReport], GradeStatus, str, int]:
     """Drive ``function``; its verdict (``None``: not judged), reports, status, error, line."""
     settings = s.settings
     if stretch:  # the bonus, at shorter latencies: one lane stands out all the same
@@ -132,15 +147,17 @@ async def drives(
                     )
                 s.notes.append(f"drive {number + 1}: the child ran {threads} threads")
         done = d.done
-        outcome = "timeout" if timed_out else (done.outcome if done else "timeout")
+        outcome: DriveOutcome = "timeout" if timed_out or done is None else done.outcome
         reports.append(_drive_report(d, speed, outcome))
         if done is not None and done.outcome == "missing":
-            raise EndError("error", f"the answer cell does not define {function}")
+            raise MissingError(function)
         if done is not None and done.outcome == "not_implemented":
             return None, reports, "not_attempted", "", 0
         result = done.result if done is not None and done.outcome == "returned" else None
         window = (d.done_at or _perf()) - d.started
-        floor = _calls_span(d)
+        # Only the calls whose answers reached the returned value count: a call thrown
+        # away ran in no lane the answer used.
+        floor = answered_span(_record_of(d, speed))
         if floor is not None and d.idle_outside < 2 and s.watch is not None and s.watch.available:
             # The function's own stopwatch brackets its calls, and all it did besides
             # (it never waited idle outside them): at most the calls' span, the time the
@@ -163,4 +180,7 @@ async def drives(
             break
     v = rules.verdict(records, settings, stretch=stretch)
     line = next((d.done.line for d in s.finished[-len(records) :] if d.done and d.done.line), 0)
-    return v, reports, v.status, v.error, line
+    status: GradeStatus = "error"
+    if v.status in ("ok", "timeout"):
+        status = "ok" if v.status == "ok" else "timeout"
+    return v, reports, status, v.error, line

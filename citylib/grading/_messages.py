@@ -10,17 +10,29 @@ Three kinds, one codec:
 * the **report**: a :class:`GradeRecord` per submission and the :class:`BatchReport`
   that ``grades.json`` holds (``--merge`` reads it back).
 
-It imports only the standard library's ``json`` and ``dataclasses``, nothing of
-citylib: the child imports it before any submission code runs, and both sides must
-agree on it without agreeing on anything else. Decoding is strict (unknown or missing
-fields, wrong types, oversize frames are a :class:`FrameError`), because half the
-frames come from code the grader does not trust.
+It imports only the standard library and the Sprint's contract (the typed grading
+words, :mod:`citylib._lessons.sprint_contract`, which itself imports nothing): the
+child imports it before any submission code runs, and both sides must agree on it
+without agreeing on anything else. Decoding is strict (unknown or missing fields,
+wrong types, a word that is not one of its ``Literal``'s, oversize frames are a
+:class:`FrameError`), because half the frames come from code the grader does not trust.
 """
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+from citylib._lessons.sprint_contract import (
+    GRADE_STATUSES,
+    CellStatus,
+    CheckId,
+    DriveEnd,
+    DriveOutcome,
+    GradeStatus,
+    StretchStatus,
+)
 
 __all__ = [
     "DEFAULTS",
@@ -52,9 +64,6 @@ __all__ = [
     "encode_frame",
 ]
 
-#: How a submission's grading can end. ``grader_fault``: the sandbox or the child
-#: failed for the grader's own reasons; it is never charged to the student.
-GRADE_STATUSES = ("ok", "not_attempted", "error", "timeout", "child_died", "grader_fault")
 
 
 @dataclass(frozen=True)
@@ -73,8 +82,10 @@ class Defaults:
             submission's time is spent waiting on the judge's slow sources).
         max_workers: The most submissions graded at once.
         frame_bytes: The largest frame either side accepts.
-        frames_per_drive: Frames a child may send in one drive or cell, echo
-            replies aside (each answers one echo the judge sent).
+        imports: Import statements above the answer the grader runs, at the most
+            (past it the notebook is ``over_limit``: each is a round trip).
+        frames_per_run: Frames a child may send in its whole run, echo replies aside
+            (each answers one echo the judge sent): past it, ``over_limit``.
         tick: Real seconds between the judge's looks at a child's loop (an echo
             and a sample of its thread's system call).
         notebook_bytes: The largest notebook file graded.
@@ -100,7 +111,8 @@ class Defaults:
     workers_per_core: int = 6
     max_workers: int = 32
     frame_bytes: int = 256 * 1024
-    frames_per_drive: int = 64
+    imports: int = 256
+    frames_per_run: int = 1024
     tick: float = 0.01
     notebook_bytes: int = 20 * 2**20
     memory_mb: int = 2048
@@ -151,6 +163,11 @@ _UnionType: Any = type(int | None)
 def _decode_value(value: Any, kind: Any, where: str) -> Any:
     if kind is Any or kind is object:
         return value
+    if getattr(kind, "__origin__", None) is Literal:
+        if any(type(value) is type(a) and value == a for a in kind.__args__):
+            return value
+        # The value is the sender's, perhaps hostile: never echoed into a message.
+        raise FrameError(f"{where}: a {type(value).__name__} that is not one of its words")
     if isinstance(kind, _UnionType):
         for option in kind.__args__:
             try:
@@ -286,7 +303,7 @@ class CellDone(Frame):
     """
 
     KIND: ClassVar[str] = "cell_done"
-    status: str
+    status: CellStatus
     error: str = ""
     line: int = 0
     output: str = ""
@@ -371,7 +388,7 @@ class DriveDone(Frame):
 
     KIND: ClassVar[str] = "drive_done"
     drive: int
-    outcome: str
+    outcome: DriveEnd
     error: str = ""
     line: int = 0
     result: Any = None
@@ -406,8 +423,16 @@ FRAMES: dict[str, type[Frame]] = {
 }  # fmt: skip
 
 
+#: A lone surrogate written as an escape (an odd run of backslashes, then ``uD800`` to
+#: ``uDFFF``): the child writes text as UTF-8, so only a forged frame holds one, and
+#: such a string would break every report it reached.
+_SURROGATE = re.compile(rb"(?<!\\)(?:\\\\)*\\u[dD][89a-fA-F]")
+
+
 def decode(data: bytes) -> Frame:
     """One frame's body (JSON) as its dataclass; :class:`FrameError` when it is not one."""
+    if _SURROGATE.search(data):
+        raise FrameError("a frame holding a string that is not text (a lone surrogate)")
     try:
         raw = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -495,7 +520,7 @@ class CheckOutcome(_Codec):
         max_points: Points it is worth.
     """
 
-    id: str
+    id: CheckId
     title: str
     passed: bool
     detail: str = ""
@@ -550,7 +575,7 @@ class DriveReport(_Codec):
     reported: float | None = None
     held: float = 0.0
     block_limit: float = 0.0
-    outcome: str = "returned"
+    outcome: DriveOutcome = "returned"
     calls_span: float | None = None
     held_by: dict[str, float] = field(default_factory=dict)
 
@@ -600,13 +625,13 @@ class GradeRecord(_Codec):
     submission: str
     path: str
     sha256: str
-    status: str = "error"
+    status: GradeStatus = "error"
     score: int | None = 0
     max_score: int = DEFAULTS.max_score
     checks: dict[str, bool | None] = field(default_factory=dict)
     details: list[CheckOutcome] = field(default_factory=list)
     diagnosis: list[str] = field(default_factory=list)
-    stretch: str = ""
+    stretch: StretchStatus = ""
     bonus: int = 0
     stretch_details: list[CheckOutcome] = field(default_factory=list)
     error: str = ""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from citylib._lessons.sprint_contract import SPRINT_TAG, STRETCH_TAG
+from citylib.grading._messages import DEFAULTS
 
 __all__ = [
     "BEGIN_SOLUTION",
@@ -163,7 +164,11 @@ def extract(nb: dict[str, Any]) -> Extracted:
     last = max(index, stretch_index if stretch_index is not None else -1)
     for i, cell in enumerate(cells[:last]):
         if cell.get("cell_type") == "code" and i not in (index, stretch_index):
-            out.preamble.extend(_imports(source(cell)))
+            code = source(cell)
+            if "import" in code:  # no parse for a cell that cannot hold one
+                out.preamble.extend(_imports(code))
+            if len(out.preamble) > DEFAULTS.imports:
+                break  # past the grader's limit: the judge refuses it, no need to read on
     return out
 
 

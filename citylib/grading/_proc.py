@@ -11,10 +11,18 @@ import os
 import platform
 import threading
 
-__all__ = ["Watch", "find_child", "read"]
+__all__ = ["STACK_SLACK", "Watch", "find_child", "read"]
 
 #: ``epoll_wait`` and its variants, by machine: where an idle asyncio loop waits.
 _EPOLL_CALLS = {"x86_64": {232, 281, 441}, "aarch64": {22, 441}}
+
+#: Bytes of C stack an ``epoll_wait`` may sit below the shallowest one seen and still
+#: be the loop's own. The loop's wait is always reached the same way (``run_forever``,
+#: ``_run_once``, ``select``: Python calls, one C frame), give or take the few bytes an
+#: interpreter's specialised call takes (96 on 3.11); a wait entered from a callback or
+#: a task (the submission polling the loop's own selector, answering echoes by hand)
+#: sits under at least one more evaluation frame: 400 bytes or more on 3.11 to 3.13.
+STACK_SLACK = 256
 
 
 def read(path: str) -> str | None:
@@ -87,23 +95,39 @@ class Watch:
     def __init__(self, pid: int, loop_fd: int) -> None:
         self.pid, self.loop_fd = pid, loop_fd
         self.calls = _EPOLL_CALLS.get(platform.machine(), set())
+        # The stack pointer of the shallowest wait in the loop's epoll seen: the loop's
+        # own (nothing the submission runs can wait shallower than the loop's own call).
+        self.top: int | None = None
+        self.last_call: tuple[int, int] | None = None  # the last sample's call and first argument
         self.available = bool(self.calls) and loop_fd >= 0 and self.sample() is not None
         self.judge_tid = threading.get_native_id()
 
     def sample(self) -> str | None:
-        """``idle`` (in its loop's epoll), ``running`` (or waiting for a CPU),
-        ``blocked`` (in any other system call), ``None`` (unreadable)."""
+        """``idle`` (in its loop's own epoll wait), ``running`` (or waiting for a CPU),
+        ``blocked`` (in any other system call, or in a wait on the loop's epoll entered
+        from deeper down: a callback polling the selector holds the loop), ``None``
+        (unreadable)."""
         text = read(f"/proc/{self.pid}/syscall")
         if not text:
             return None
         parts = text.split()
+        self.last_call = None
         if parts[0] == "running":
             return "running"
         try:
             number, first = int(parts[0]), int(parts[1], 16)
+            sp = int(parts[7], 16) if len(parts) > 7 else None
         except (IndexError, ValueError):
             return None
-        return "idle" if number in self.calls and first == self.loop_fd else "blocked"
+        self.last_call = (number, first)
+        if number not in self.calls or first != self.loop_fd:
+            return "blocked"
+        if sp is None:
+            return "idle"
+        if self.top is None or sp > self.top:
+            self.top = sp
+        return "idle" if sp >= self.top - STACK_SLACK else "blocked"
+
 
     def cpu_seconds(self) -> float:
         """CPU the child's main thread has used (``schedstat``, nanoseconds exact)."""
@@ -112,6 +136,15 @@ class Watch:
             return int(text.split()[0]) / 1e9 if text else 0.0
         except (IndexError, ValueError):
             return 0.0
+
+    def timeslices(self) -> int:
+        """How many times the child's main thread has been given a CPU (``schedstat``):
+        unchanged between two samples, it never ran in between."""
+        text = read(f"/proc/{self.pid}/schedstat")
+        try:
+            return int(text.split()[2]) if text else -1
+        except (IndexError, ValueError):
+            return -1
 
     def child_waited(self) -> float:
         """Seconds the child's main thread has waited for a CPU."""

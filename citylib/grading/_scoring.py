@@ -24,7 +24,7 @@ if {c.id for c in CHECKS} != set(DEFAULTS.weights):  # pragma: no cover - a bug,
 
 def outcomes(verdict: Verdict, *, weighted: bool = True) -> list[CheckOutcome]:
     """Each check of ``verdict`` with the points it earned (``weighted``: the deliverable)."""
-    passed = {c.id: c.passed for c in verdict.checks}
+    passed: dict[str, bool] = {c.id: c.passed for c in verdict.checks}
     found = []
     for c in verdict.checks:
         worth = DEFAULTS.weights.get(c.id, 0) if weighted else 0

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from citylib._lessons import judge as rules
+from citylib._lessons.sprint_contract import GradeStatus
 from citylib.grading import _messages as m
 from citylib.grading._proc import Watch
 
-__all__ = ["DriveState", "EndError", "ProtocolError", "Session"]
+__all__ = ["DriveState", "EndError", "OverLimitError", "ProtocolError", "Session"]
 
 _perf = time.perf_counter
 
@@ -26,13 +27,17 @@ _perf = time.perf_counter
 class EndError(Exception):
     """The submission's run ends here, with this status and error."""
 
-    def __init__(self, status: str, error: str, line: int = 0) -> None:
+    def __init__(self, status: GradeStatus, error: str, line: int = 0) -> None:
         super().__init__(error)
         self.status, self.error, self.line = status, error, line
 
 
 class ProtocolError(Exception):
     """A frame the protocol does not allow."""
+
+
+class OverLimitError(Exception):
+    """More than the grader serves in one run (its own limit, not a crash)."""
 
 
 @dataclass
@@ -45,7 +50,6 @@ class DriveState:
     started: float = 0.0
     calls: dict[str, list[rules.CallRecord]] = field(default_factory=dict)
     by_id: dict[int, tuple[str, rules.CallRecord]] = field(default_factory=dict)
-    frames: int = 0
     done: m.DriveDone | None = None
     done_at: float = 0.0
     sampled_hold: float = 0.0  # from /proc: the main thread out of its loop's epoll
@@ -105,6 +109,9 @@ class Session(asyncio.Protocol):
         self.watch: Watch | None = None
         self.notes: list[str] = []
         self.late_calls = 0
+        self.frames = 0  # every frame but echo replies, over the whole run
+        self.due = 0.0  # when the watch's next tick is due (this judge's clock)
+        self.ended_after_verdict = False  # the run ended after the deliverable's verdict
 
     # -- the wire
 
@@ -117,13 +124,15 @@ class Session(asyncio.Protocol):
         try:
             for frame in self.reader.feed(data):
                 self._receive(frame, now)
+        except OverLimitError as exc:
+            self._end("over_limit", str(exc))
         except (m.FrameError, ProtocolError) as exc:
             self._end("error", f"the submission wrote to the grader's channel: {exc}")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._end("child_died", "")
 
-    def _end(self, status: str, error: str) -> None:
+    def _end(self, status: GradeStatus, error: str) -> None:
         self.replies.put_nowait(EndError(status, error))
         if self.transport is not None:
             self.transport.pause_reading()
@@ -145,10 +154,14 @@ class Session(asyncio.Protocol):
             self._echo_reply(frame, now)
             return
         d = self.drive
-        if d is not None:
-            d.frames += 1
-            if d.frames > m.DEFAULTS.frames_per_drive:
-                raise ProtocolError(f"more than {m.DEFAULTS.frames_per_drive} frames in one drive")
+        # One budget for the whole run, whenever the frames come (after its drives
+        # too): a flood costs this judge, and so its neighbours, at most this much.
+        self.frames += 1
+        if self.frames > m.DEFAULTS.frames_per_run:
+            raise OverLimitError(
+                f"it sent more than {m.DEFAULTS.frames_per_run:,} frames (source calls, "
+                "results, cells) to the grader, the most one run may send"
+            )
         if isinstance(frame, m.Invoke):
             self._invoke(frame, now)
         elif isinstance(frame, m.Call):
@@ -221,10 +234,14 @@ class Session(asyncio.Protocol):
         age = now - out.sent
         if age > d.block_limit / 2 and self.watch is not None:
             # Waiting for a CPU (the child's, or this judge's) and this judge's own lag
-            # in reading the reply are not the loop being held.
+            # in reading the reply are not the loop being held. The judge's lag is every
+            # tick it woke late while the echo was out, and how late it is right now (a
+            # judge busy parsing a neighbour's notebook reads the reply late, before its
+            # own tick can notice).
+            pending = max(0.0, now - self.due) if self.due else 0.0
+            own = max(self.watch.judge_waited() - out.judge_waited, out.lag + pending)
             age -= self.watch.child_waited() - out.child_waited
-            age -= self.watch.judge_waited() - out.judge_waited
-            age -= out.lag
+            age -= own
         d.echo_hold = max(d.echo_hold, age)
 
     def _echo(self) -> None:
@@ -266,10 +283,19 @@ class Session(asyncio.Protocol):
                     seen = w.sample()
                     now = _perf()
                     if seen in ("running", "blocked"):
+                        limit = d.block_limit
+                        if busy is not None and not busy.continues(w, seen, now, tick, limit):
+                            # This judge looked away (busy, or waiting for a CPU) and
+                            # the child's thread may have been idle in between.
+                            d.sampled_hold = max(d.sampled_hold, busy.held(w))
+                            d.busy += busy.last - busy.first + tick
+                            busy = None
                         if busy is None:
                             busy = _Busy(now, w.child_waited(), w.cpu_seconds())
                         busy.last = now
                         busy.blocked = busy.blocked or seen == "blocked"
+                        busy.call = w.last_call
+                        busy.slices = w.timeslices() if seen == "blocked" else -1
                     else:
                         if busy is not None:
                             d.sampled_hold = max(d.sampled_hold, busy.held(w))
@@ -280,11 +306,12 @@ class Session(asyncio.Protocol):
                 self._echo()
                 self._echo_age(_perf())
                 expected = loop.time() + tick
+                self.due = _perf() + tick
                 await asyncio.sleep(tick)
-                late = loop.time() - expected  # how late this judge itself woke
+                late = max(0.0, loop.time() - expected)  # how late this judge itself woke
                 d.max_lag = max(d.max_lag, late)
                 if self.echo_out is not None:
-                    self.echo_out.lag = max(self.echo_out.lag, late)
+                    self.echo_out.lag += late
         finally:
             if busy is not None and w is not None:
                 d.sampled_hold = max(d.sampled_hold, busy.held(w))
@@ -300,6 +327,25 @@ class _Busy:
     cpu: float  # its CPU time then
     last: float = 0.0
     blocked: bool = False  # seen in a blocking system call, not only running
+    call: tuple[int, int] | None = None  # the last sample's system call, when blocked
+    slices: int = -1  # the thread's CPU turns at the last sample, when blocked
+
+    def continues(self, w: Watch, seen: str, now: float, tick: float, limit: float) -> bool:
+        """Whether a held sample ``now`` extends this stretch. Close behind the last one
+        (within half the limit: an honest thread is held only for moments, and two such
+        moments that close never add up to a hold), it does; after a longer gap (this
+        judge looked away: busy reading a neighbour's notebook, or without a CPU) only
+        where the kernel shows
+        the thread stayed put: running all along (what it computed is capped by its CPU
+        time), or still in the same blocking call without ever having run since."""
+        if now - self.last <= max(3 * tick, limit / 2):
+            return True
+        if seen == "running":
+            return not self.blocked
+        return (
+            self.blocked and self.call is not None and w.last_call == self.call
+            and self.slices >= 0 and w.timeslices() == self.slices
+        )  # fmt: skip
 
     def held(self, w: Watch) -> float:
         """First to last sample (a lower bound, whatever this judge's lag), less the

@@ -500,6 +500,13 @@ SUBMISSIONS: dict[str, tuple[str | None, str | None]] = {
 }
 
 
+def _with_attacks() -> None:
+    """The judge's attacks (judge_attacks.py), kept apart so each list merges easily."""
+    from judge_attacks import ATTACKS
+
+    SUBMISSIONS.update(ATTACKS)
+
+
 def build(name: str, answer: str | None, stretch: str | None) -> dict[str, object]:
     """The learner's notebook with ``answer`` and ``stretch`` cells swapped in."""
     nb = json.loads(LEARNER.read_text(encoding="utf-8"))
@@ -518,6 +525,7 @@ def build(name: str, answer: str | None, stretch: str | None) -> dict[str, objec
 
 def main() -> None:
     """Write every submission next to this script."""
+    _with_attacks()
     for name, (answer, stretch) in SUBMISSIONS.items():
         nb = build(name, answer, stretch)
         text = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
