@@ -16,6 +16,7 @@ user-namespaces-off case then needs root and is skipped, saying so.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -34,18 +35,50 @@ SUBMISSION = HERE / "submissions" / "correct_gather.ipynb"
 NOBODY = 65534
 TIMEOUT = 240.0
 
+SOLUTION = HERE.parent / "notebooks" / "solutions" / "05_parallel_fetch_sprint.ipynb"
+
+
+def _attack_notebook() -> str:
+    """A correct answer that also tries a thread and reads the checkout, as JSON text."""
+    spec = importlib.util.spec_from_file_location(
+        "make_submissions", HERE / "submissions" / "make_submissions.py"
+    )
+    assert spec is not None and spec.loader is not None
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    probes = f"""
+import os, threading
+def probe(name, attempt):
+    try:
+        print(f"PROBE {{name}}: {{attempt()}}")
+    except BaseException as exc:
+        print(f"PROBE {{name}}: blocked {{type(exc).__name__}}")
+probe("thread", lambda: threading.Thread(target=print).start() or "STARTED")
+probe("solution", lambda: len(open({str(SOLUTION)!r}, "rb").read(64)))
+probe("tests", lambda: len(open({str(HERE / "test_grading.py")!r}, "rb").read(64)))
+probe("processes", lambda: sum(p.isdigit() for p in os.listdir("/proc")))
+"""
+    return json.dumps(make.build("attack", make.GATHER + probes, None))
+
+
 PROGRAM = f"""
 import json, os, tempfile
+from pathlib import Path
 from citylib.grading import grade_batch
 from citylib.grading._sandbox import Limits, detection
 found = detection(Limits())
-batch = grade_batch([{str(SUBMISSION)!r}], sandbox=found.sandbox, timeout=6.0)
-(record,) = batch.records
+attack = Path(tempfile.mkdtemp()) / "attack.ipynb"
+attack.write_text({_attack_notebook()!r}, encoding="utf-8")
+batch = grade_batch([{str(SUBMISSION)!r}, attack], sandbox=found.sandbox, timeout=6.0)
+record, attacked = sorted(batch.records, key=lambda r: r.submission != "correct_gather.ipynb")
+probes = dict(line.removeprefix("PROBE ").split(": ", 1) for line in attacked.output.splitlines()
+              if line.startswith("PROBE "))
 print(json.dumps({{
+    "attack": [attacked.status, attacked.score], "probes": probes,
     "uid": os.geteuid(), "level": found.sandbox.level, "why": found.why,
     "summary": found.summary(), "status": record.status, "score": record.score,
     "max_score": record.max_score, "record_sandbox": record.sandbox,
-    "error": record.error,
+    "error": record.error, "protections": record.protections,
 }}))
 """
 
@@ -133,14 +166,25 @@ def test_unprivileged_with_user_namespaces() -> None:
     assert found["uid"] != 0
     # Where the kernel allows unprivileged user namespaces (this machine's default),
     # a teacher gets the namespaced sandbox; the summary says why not the full one.
-    if found["level"] == "namespaces":
-        uid = found["uid"]
+    if found["level"] in ("bwrap", "namespaces"):  # bwrap where bubblewrap is installed
+        uid, level = found["uid"], found["level"]
         assert found["why"] == f"no user of its own: the grader runs as uid {uid}, not root"
-        assert found["summary"].startswith("sandbox: namespaces — no user of its own")
+        assert found["summary"].startswith(f"sandbox: {level} — no user of its own")
+        assert "own_user" not in found["protections"]
+        assert {"user_namespace", "pid_namespace", "ipc_namespace"} <= set(found["protections"])
+        if level == "bwrap":
+            assert "minimal_filesystem" in found["protections"]
+            # Tried, not just listed: no thread, no checkout, only its own processes.
+            probes = found["probes"]
+            assert probes["thread"].startswith("blocked"), probes
+            assert probes["solution"].startswith("blocked"), probes
+            assert probes["tests"].startswith("blocked"), probes
+            assert int(probes["processes"]) <= 2, probes
     else:
         assert found["level"] == "limits"
         assert "user namespaces" in found["why"]
     assert (found["status"], found["score"]) == ("ok", found["max_score"]), found
+    assert found["attack"] == ["ok", 10], found  # trying costs nothing, and earns nothing
     assert found["record_sandbox"] == found["level"]
 
 
@@ -156,6 +200,11 @@ def test_unprivileged_without_user_namespaces() -> None:
     assert "user.max_user_namespaces is 0" in found["why"]
     assert (found["status"], found["score"]) == ("ok", found["max_score"]), found
     assert found["record_sandbox"] == "limits"
+    assert found["protections"] == ["no_threads", "rlimits", "timeout"]
+    # What the README's threat model says of this level, seen: no minimal filesystem,
+    # so the solution is readable; its limit of one process still refuses a thread.
+    assert found["probes"]["solution"] == "64" and found["probes"]["thread"].startswith("blocked")
+    assert found["attack"] == ["ok", 10], found
 
 
 def test_a_closed_folder_holding_a_kept_tmp_folder_is_bound_with_what_is_mounted_below(

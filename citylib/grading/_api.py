@@ -54,14 +54,48 @@ def read_report(folder: str | Path) -> BatchReport:
     return report
 
 
+def _check_slices(folders: Sequence[str | Path], reports: Sequence[BatchReport]) -> None:
+    """That ``reports`` are the slices 1/N to N/N of one class, each once."""
+    slices: dict[int, str] = {}
+    total: tuple[int, str | Path] | None = None
+    for folder, r in zip(folders, reports, strict=True):
+        if not r.shard:
+            if len(reports) > 1:
+                raise ValueError(f"{folder} holds a whole class, not a slice (--shard K/N)")
+            return
+        try:
+            k, n = (int(part) for part in r.shard.split("/"))
+        except ValueError:
+            raise ValueError(f"{folder}: its shard {r.shard!r} is not K/N") from None
+        if total is None:
+            total = (n, folder)
+        elif n != total[0]:
+            raise ValueError(
+                f"{folder} is slice {r.shard}, {total[1]} a slice of {total[0]}: "
+                "merge the slices of one N"
+            )
+        if k in slices:
+            raise ValueError(f"slice {r.shard} is given twice: {slices[k]} and {folder}")
+        slices[k] = str(folder)
+    assert total is not None
+    missing = [f"{k}/{total[0]}" for k in range(1, total[0] + 1) if k not in slices]
+    if len(missing) == 1:
+        raise ValueError(f"slice {missing[0]} is missing: grade it with --shard, then merge")
+    if missing:
+        raise ValueError(
+            f"slices {', '.join(missing)} are missing: grade them with --shard, then merge"
+        )
+
+
 def merge(
     folders: Sequence[str | Path], out: str | Path, *, roster: Roster | None = None
 ) -> BatchReport:
     """Combine the reports of slices graded apart (``--shard K/N``) into one.
 
-    The slices must share the grader's version, the seed and the clock's speed, and
-    no submission may appear in two of them: otherwise a clear ``ValueError``, and
-    nothing is written.
+    The slices must share the grader's version, the seed, the clock's speed and the
+    time allowed, be slices of the same N, each once and none missing, and no
+    submission may appear in two of them: otherwise a clear ``ValueError`` naming
+    what is wrong, and nothing is written.
 
     Returns:
         The merged report (also written into ``out``).
@@ -77,6 +111,7 @@ def merge(
                     f"{folder} was graded with {what} {getattr(r, what)!r}, "
                     f"{folders[0]} with {getattr(first, what)!r}: regrade with the same"
                 )
+    _check_slices(folders, reports)
     seen: dict[str, str] = {}
     records = []
     for folder, r in zip(folders, reports, strict=True):

@@ -11,10 +11,13 @@ reach for the network or the disk) can stop the batch: it ends with a status.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import errno
 import hashlib
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -29,6 +32,7 @@ from citylib.grading import _scoring
 from citylib.grading._judge import Observed, run_submission
 from citylib.grading._messages import DEFAULTS, GRADE_STATUSES, GradeRecord, Job
 from citylib.grading._reading import Reader
+from citylib.grading._safe import printable
 from citylib.grading._sandbox import Limits, Sandbox, detect
 
 __all__ = [
@@ -36,11 +40,13 @@ __all__ = [
     "Batch",
     "GradeRecord",
     "default_workers",
+    "gradable",
     "grade_batch",
     "in_shard",
     "labels",
     "new_seed",
     "sha256",
+    "submission_seed",
 ]
 
 _T = TypeVar("_T")
@@ -76,6 +82,8 @@ class Batch:
         speed: The city clock's speed in the children.
         timeout: Seconds each submission's cells and drives had.
         shard: ``K/N`` when this is one slice of a class (``""``: all of it).
+        skipped: A message for each path given but not graded (a folder, a file
+            missing, the same file twice).
     """
 
     records: list[GradeRecord]
@@ -86,6 +94,7 @@ class Batch:
     speed: float
     timeout: float
     shard: str = ""
+    skipped: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def seed(self) -> int:
@@ -107,22 +116,115 @@ class Batch:
         return {s: sum(r.status == s for r in self.records) for s in GRADE_STATUSES}
 
 
+#: Opening a submission: never through a symbolic link (graded under its own name, a
+#: link to alice.ipynb or to the solution would be Alice's work or the teacher's), and
+#: never waiting on a FIFO.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+_SYMLINK = (
+    "refused: the file is a symbolic link, not a notebook handed in; hand in the .ipynb "
+    "file that Jupyter saved"
+)
+
+
 def sha256(path: Path) -> str:
-    """The file's SHA-256 in hex."""
+    """The file's SHA-256 in hex (read without following a symbolic link)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with os.fdopen(os.open(path, _OPEN_FLAGS), "rb") as f:
         for block in iter(lambda: f.read(1 << 16), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
+def _read(path: Path, limit: int) -> bytes | None:
+    """The file's bytes, or ``None`` when it is larger than ``limit``.
+
+    Raises:
+        OSError: It cannot be opened (``ELOOP``: it is a symbolic link) or is not a
+            regular file.
+    """
+    with os.fdopen(os.open(path, _OPEN_FLAGS), "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise IsADirectoryError(errno.EISDIR, "not a notebook file")
+        data = f.read(limit + 1)
+    return None if len(data) > limit else data
+
+
 def labels(paths: Sequence[Path]) -> list[str]:
-    """Names relative to the submissions' common folder (``alice/05.ipynb``)."""
-    resolved = [p.resolve() for p in paths]
-    if len(resolved) == 1:
-        return [resolved[0].name]
-    common = Path(os.path.commonpath([p.parent for p in resolved]))
-    return [str(p.relative_to(common)) for p in resolved]
+    """Names relative to the submissions' common folder (``alice/05.ipynb``), each one
+    different and printable (an undecodable byte reads ``\\xe9``).
+
+    A symbolic link keeps its own name: paths are made absolute, never resolved.
+    """
+    absolute = [Path(os.path.abspath(p)) for p in paths]
+    if len(absolute) == 1:
+        names = [absolute[0].name]
+    else:
+        common = Path(os.path.commonpath([p.parent for p in absolute]))
+        names = [str(p.relative_to(common)) for p in absolute]
+    unique: list[str] = []
+    for name in names:
+        label, n = printable(name, keep_newlines=False), 1
+        while label in unique:  # only two names that print alike
+            n += 1
+            label = f"{printable(name, keep_newlines=False)} ({n})"
+        unique.append(label)
+    return unique
+
+
+def gradable(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
+    """The paths to grade, and a message for each one left out: missing, not a
+    regular file (a folder named ``x.ipynb``), or the same file given again.
+
+    A symbolic link is kept: it gets its own record, refused with a clear message.
+    """
+    kept: list[Path] = []
+    skipped: list[str] = []
+    seen: dict[tuple[int, int], Path] = {}
+    for path in paths:
+        shown = printable(str(path), keep_newlines=False)
+        try:
+            info = os.lstat(path)
+        except OSError as exc:
+            skipped.append(f"{shown}: skipped, no such file ({exc.strerror})")
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            kept.append(path)
+        elif not stat.S_ISREG(info.st_mode):
+            what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            skipped.append(f"{shown}: skipped, {what}, not a notebook file")
+        elif (info.st_dev, info.st_ino) in seen:
+            first = printable(str(seen[info.st_dev, info.st_ino]), keep_newlines=False)
+            skipped.append(f"{shown}: skipped, the same file as {first}")
+        else:
+            seen[info.st_dev, info.st_ino] = path
+            kept.append(path)
+    linked = _in_linked_folders(kept)
+    skipped.extend(
+        f"{printable(str(p), keep_newlines=False)}: skipped, its folder {printable(linked[p])} "
+        "is a symbolic link (a submission is named by its own path)"
+        for p in kept
+        if p in linked
+    )
+    return [p for p in kept if p not in linked], skipped
+
+
+def _in_linked_folders(paths: Sequence[Path]) -> dict[Path, str]:
+    """The paths below the submissions' common folder through a folder that is a
+    symbolic link (``mallory/`` linked to ``alice/``), each with that folder."""
+    if len(paths) < 2:
+        return {}
+    absolute = {p: Path(os.path.abspath(p)) for p in paths}
+    common = Path(os.path.commonpath([a.parent for a in absolute.values()]))
+    found: dict[Path, str] = {}
+    for path, full in absolute.items():
+        folder = common
+        for part in full.parent.relative_to(common).parts:
+            folder /= part
+            if folder.is_symlink():
+                found[path] = str(folder)
+                break
+    return found
 
 
 def in_shard(label: str, shard: tuple[int, int]) -> bool:
@@ -164,29 +266,56 @@ class _Context:
 def _record(path: Path, label: str, ctx: _Context) -> GradeRecord:
     return GradeRecord(
         label,
-        str(path),
+        printable(str(path)),
         "",
         sandbox=ctx.sandbox.level,
+        protections=list(ctx.sandbox.protections),
         checks={c.id: None for c in CHECKS},
         seed=ctx.settings.seed,
         grader_version=__version__,
         # Nothing ran yet, so nothing could reach the judge; a child run revisits this.
-        verified=ctx.sandbox.level == "full",
+        verified=ctx.sandbox.verified,
     )
 
 
-async def _read_job(path: Path, record: GradeRecord, ctx: _Context) -> Job | None:
-    """The submission's cells as a job, or ``None`` with the record saying why."""
+def submission_seed(seed: int, digest: str) -> int:
+    """The seed of one submission's latencies: the batch's secret seed and the file's
+    hash. A student who saw their page (every drive's latencies) and hands in a
+    changed file gets latencies nobody could predict, even when the teacher regrades
+    with the same ``--seed``; the same file regraded gets the same verdict."""
+    mixed = hashlib.sha256(f"{seed}:{digest}".encode()).digest()
+    return int.from_bytes(mixed[:6], "big")
+
+
+async def _read_job(
+    path: Path, record: GradeRecord, ctx: _Context
+) -> tuple[Job, JudgeSettings] | None:
+    """The submission's cells as a job and the judge's settings for it, or ``None``
+    with the record saying why."""
+    try:  # a symbolic link or a folder is refused before anything reads it
+        await asyncio.to_thread(_read, path, 0)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            record.error = _SYMLINK
+            return None
+        raise
     template = Job([], "", "", ctx.settings.seed, ctx.settings.drives, ctx.speed, ctx.timeout,
                    ctx.output_limit)  # fmt: skip
     found = await ctx.reader.read(path, template)
     record.sha256 = found.sha256
     record.error = found.error
     record.notes.extend(found.notes)
-    return found.job
+    if found.job is None:
+        return None
+    settings = dataclasses.replace(
+        ctx.settings, seed=submission_seed(ctx.settings.seed, record.sha256)
+    )
+    return dataclasses.replace(found.job, seed=settings.seed), settings
 
 
-def _apply(record: GradeRecord, found: Observed, level: str, job: Job) -> None:
+
+
+def _apply(record: GradeRecord, found: Observed, isolated: bool, job: Job) -> None:
     record.status = found.status if found.status in GRADE_STATUSES else "error"
     record.error = found.error
     record.line = found.line
@@ -211,7 +340,7 @@ def _apply(record: GradeRecord, found: Observed, level: str, job: Job) -> None:
     # loop watched from outside; below that the child runs as the grader's user.
     # Nothing ran (a job past the grader's limits): nothing could reach the judge.
     watched = found.watched or not found.ran
-    record.verified = level == "full" and watched and record.status != "grader_fault"
+    record.verified = isolated and watched and record.status != "grader_fault"
     if not watched and record.status not in ("grader_fault",):
         record.notes.append("its event loop could not be watched from outside (/proc)")
 
@@ -221,9 +350,10 @@ async def _grade_one(path: Path, label: str, slot: int, ctx: _Context) -> GradeR
     record = _record(path, label, ctx)
     folder: Path | None = None
     try:
-        job = await _read_job(path, record, ctx)
-        if job is None:
+        read = await _read_job(path, record, ctx)
+        if read is None:
             return record
+        job, settings = read
         folder = Path(tempfile.mkdtemp(prefix="job-", dir=ctx.base))
         uid = ctx.sandbox.uid(slot)
         if uid is not None:
@@ -232,14 +362,14 @@ async def _grade_one(path: Path, label: str, slot: int, ctx: _Context) -> GradeR
         with tempfile.TemporaryFile(dir=ctx.base) as log:
             found = await run_submission(
                 job,
-                ctx.settings,
+                settings,
                 ctx.sandbox,
                 slot=slot,
                 folder=folder,
                 env=ctx.environment(folder),
                 log=log,
             )
-        _apply(record, found, ctx.sandbox.level, job)
+        _apply(record, found, ctx.sandbox.verified, job)
     except OSError as exc:  # unreadable, vanished: this file fails, not the batch
         record.status, record.score = "error", 0
         record.error = f"the grader could not read the file: {exc}"
@@ -247,7 +377,7 @@ async def _grade_one(path: Path, label: str, slot: int, ctx: _Context) -> GradeR
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
         try:
-            record.unchanged = sha256(path) == record.sha256
+            record.unchanged = not record.sha256 or sha256(path) == record.sha256
         except OSError:  # gone or unreadable now: not the same file any more
             record.unchanged = False
         if not record.unchanged and record.sha256:
@@ -335,12 +465,15 @@ def grade_batch(
     """Grade every submission, each in its own sandboxed child, judged from here.
 
     Args:
-        submissions: Notebook files.
+        submissions: Notebook files. A path that is no regular file is left out
+            with a message in :attr:`Batch.skipped` (a symbolic link is refused in its
+            own record); only when nothing is left does it raise.
         workers: Submissions graded at once (default :func:`default_workers`).
         timeout: Seconds each submission's cells and drives may take.
         settings: How the judge drives ``parallel_fetch`` (drives, tolerances).
         seed: The latencies' seed (default: ``settings.seed`` when settings are
-            given, else a fresh secret one); the same seed, the same verdicts.
+            given, else a fresh secret one), mixed with each file's hash
+            (:func:`submission_seed`): the same seed and file, the same verdict.
         speed: The city clock's speed inside the children.
         limits: Resource limits (default :class:`Limits`).
         sandbox: A sandbox to use instead of the strongest one found here.
@@ -351,12 +484,11 @@ def grade_batch(
     Returns:
         The :class:`Batch`, records in the order given.
     """
-    paths = [Path(s) for s in submissions]
-    if not paths:
+    if not submissions:
         raise ValueError("no submissions to grade")
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise ValueError(f"no such file: {', '.join(missing)}")
+    paths, skipped = gradable([Path(s) for s in submissions])
+    if not paths:
+        raise ValueError("nothing to grade: " + "; ".join(skipped))
     if timeout <= 0:
         raise ValueError(f"timeout must be positive, not {timeout!r}")
     count = default_workers() if workers is None else workers
@@ -392,4 +524,5 @@ def grade_batch(
         speed,
         timeout,
         f"{shard[0]}/{shard[1]}" if shard else "",
+        skipped,
     )

@@ -40,6 +40,8 @@ def _wrote(written: dict[str, Any]) -> None:
         f"Wrote {written['csv']}, {written['json']}, {written['class']}, {written['canvas']} "
         f"and {written['feedback']}/."
     )
+    for message in written.get("twice", []):
+        print(f"canvas.csv leaves out the {message}", file=sys.stderr)
     if written["unmatched"]:
         shown = ", ".join(written["unmatched"][:5])
         more = f" and {len(written['unmatched']) - 5} more" if len(written["unmatched"]) > 5 else ""
@@ -96,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     limits = Limits(memory_mb=args.memory)
     found = None
-    if all(Path(s).is_file() for s in args.submissions):  # else grade_batch says which is not
+    if any(Path(s).is_file() for s in args.submissions):  # else grade_batch says why not
         # Which sandbox, and why not a stronger one: a teacher on a hub is rarely root.
         found = detection(limits)
         print(found.summary(), file=sys.stderr, flush=True)
@@ -111,6 +113,8 @@ def _run(args: argparse.Namespace) -> int:
         shard=args.shard,
         progress=None if args.quiet else _progress,
     )
+    for message in batch.skipped:
+        print(f"citylib grade: {message}", file=sys.stderr)
     written = write_reports(batch, args.out, roster=roster)
     print(summary(batch))
     _wrote(written)
@@ -165,8 +169,8 @@ def add_cli(subparsers: Any) -> None:
         "--seed",
         type=int,
         default=None,
-        help="seed of the judge's latencies (default: a fresh secret one, kept in grades.json; "
-        "give it again to regrade)",
+        help="seed of the judge's latencies, mixed with each file's hash (default: a fresh "
+        "secret one, kept in grades.json; give one seed to every --shard of a class)",
     )
     parser.add_argument(
         "--speed",

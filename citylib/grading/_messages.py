@@ -93,6 +93,8 @@ class Defaults:
         processes: Processes and threads per sandbox user (where it has its own):
             one, the child alone.
         file_mb: The largest file a child may write, MiB.
+        workspace_mb: The child's private workspace (a tmpfs: its folder and
+            ``/tmp``), MiB, where the sandbox has one.
         open_files: Open file descriptors per child.
         drives: Drives of each function, with fresh sources each time.
         stretch_scale: The stretch goal's latencies, as a share of the deliverable's
@@ -118,6 +120,7 @@ class Defaults:
     memory_mb: int = 2048
     processes: int = 1
     file_mb: int = 16
+    workspace_mb: int = 64
     open_files: int = 256
     drives: int = 2
     stretch_scale: float = 0.5
@@ -448,7 +451,10 @@ def decode(data: bytes) -> Frame:
 
 def encode_frame(frame: Frame) -> bytes:
     """A frame on the wire: 4 bytes of length (big-endian), then its JSON."""
-    body = json.dumps(frame.to_dict(), ensure_ascii=False, allow_nan=True).encode("utf-8")
+    # A lone surrogate (an exception's text may hold one) cannot be UTF-8: it goes
+    # as JSON's own escape (\ud800), which the judge reads back as the same string.
+    text = json.dumps(frame.to_dict(), ensure_ascii=False, allow_nan=True)
+    body = text.encode("utf-8", "backslashreplace")
     return len(body).to_bytes(4, "big") + body
 
 
@@ -613,6 +619,8 @@ class GradeRecord(_Codec):
         seconds: Wall-clock seconds spent on it.
         memory_mb: The child's peak resident memory, MiB (0: not read).
         sandbox: The sandbox level it ran in.
+        protections: Which protections held around its child, by name (see
+            ``citylib.grading._sandbox.PROTECTIONS``).
         verified: Whether the judge was isolated from the submission (own user,
             namespaces, no threads or processes of its own, watched from outside).
         seed: The seed of the judge's latencies.
@@ -643,6 +651,7 @@ class GradeRecord(_Codec):
     seconds: float = 0.0
     memory_mb: float = 0.0
     sandbox: str = ""
+    protections: list[str] = field(default_factory=list)
     verified: bool = False
     seed: int = 0
     grader_version: str = ""

@@ -28,6 +28,7 @@ __all__ = [
     "find_cell",
     "load",
     "make_student",
+    "parse",
     "source",
     "write_student",
 ]
@@ -48,14 +49,25 @@ class NotebookError(ValueError):
 def load(path: str | Path) -> dict[str, Any]:
     """Read a notebook file as a dict, with a clear error when it is not one."""
     try:
-        with open(path, encoding="utf-8") as f:
-            nb = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
         raise NotebookError(f"cannot read the file as a notebook: {exc}") from None
+    return parse(data)
+
+
+def parse(data: bytes | str) -> dict[str, Any]:
+    """A notebook's bytes (or text) as a dict, with a clear error when it is not one."""
+    try:
+        nb = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NotebookError(f"cannot read the file as a notebook: {exc}") from None
+    except RecursionError:  # [[[[... a hundred thousand deep
+        raise NotebookError("cannot read the file as a notebook: nested too deeply") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise NotebookError("the file has no list of cells; is it a notebook?")
     if nb.get("nbformat", 4) != 4:
-        raise NotebookError(f"the file is nbformat {nb.get('nbformat')}; 4 is needed")
+        raise NotebookError(f"the file is nbformat {nb.get('nbformat')!r}; 4 is needed")
     return nb
 
 

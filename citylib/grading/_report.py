@@ -16,11 +16,15 @@
 from __future__ import annotations
 
 import csv
-import html
+import hashlib
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import jinja2
+import markupsafe
 
 from citylib import __version__
 from citylib._lessons.judge import CHECKS
@@ -30,10 +34,10 @@ from citylib.grading._batch import Batch
 from citylib.grading._messages import (
     DEFAULTS,
     BatchReport,
-    CheckOutcome,
     DriveReport,
     GradeRecord,
 )
+from citylib.grading._safe import csv_cell, json_ready, printable, strict_json
 from citylib.grading._sandbox import describe
 
 __all__ = [
@@ -78,19 +82,6 @@ _STRETCH_LINE = {
     "error": "⚠️ the stretch cell raised an error (see the notes).",
 }
 
-_STYLE = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:60rem;margin:2rem auto;
-padding:0 1rem;color:#222;line-height:1.45}
-h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:1.8rem;border-bottom:1px solid #ddd}
-.status{font-size:1.2rem;font-weight:600}.score{font-size:1.6rem;font-weight:700}
-table{border-collapse:collapse;width:100%}
-td,th{border-bottom:1px solid #e4e4e4;padding:.35rem .5rem;text-align:left;vertical-align:top}
-th{background:#f6f6f6}.pass{color:#1a7f37}.fail{color:#b42318}
-.hint{color:#555}pre{background:#f6f8fa;padding:.8rem;overflow-x:auto;white-space:pre-wrap}
-.meta{color:#666;font-size:.85rem}.drive{margin:1rem 0}code{background:#f3f3f3;padding:0 .2rem}
-.n{white-space:nowrap}img{max-width:100%}
-"""
-
 
 def batch_report(batch: Batch) -> BatchReport:
     """The batch as the typed report ``grades.json`` holds."""
@@ -118,14 +109,49 @@ def _check_table() -> list[dict[str, Any]]:
     ]
 
 
-def _esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
 def page_name(label: str) -> str:
-    """The feedback page's file name for a submission (``alice/05.ipynb`` → ``alice__05``)."""
+    """The feedback page's file name for a submission (``alice/05.ipynb`` → ``alice__05``):
+    letters, digits, ``.``, ``_`` and ``-`` only, so never a path of its own, at most
+    :data:`_PAGE_CHARS` characters (a hash of the label keeps long names apart)."""
     stem = label[: -len(".ipynb")] if label.endswith(".ipynb") else label
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem.replace("/", "__")).strip("_") or "submission"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", stem.replace("/", "__")).strip("_.") or "submission"
+    if len(name) > _PAGE_CHARS:
+        digest = hashlib.sha256(label.encode("utf-8", "backslashreplace")).hexdigest()[:12]
+        name = f"{name[: _PAGE_CHARS - 13]}-{digest}"
+    return name
+
+
+#: The longest feedback page name (file systems allow 255 bytes; a label of nested
+#: folders joined by ``__`` could go past it).
+_PAGE_CHARS = 120
+
+#: Characters of an error shown on the class page, and on a feedback page.
+_CLASS_ERROR_CHARS, _PAGE_ERROR_CHARS = 120, 4000
+
+_templates = jinja2.Environment(
+    loader=jinja2.PackageLoader("citylib.grading", "templates"),
+    autoescape=True,  # every value is text unless marked otherwise: a student's too
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+def _render(template: str, **values: Any) -> str:
+    return _templates.get_template(template).render(**values)
+
+
+def _cut(text: str, limit: int) -> str:
+    return (
+        text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+    )
+
+
+def _describe(level: str) -> str:
+    """The sandbox level in words (a level this version does not know: said so)."""
+    try:
+        return describe(level)
+    except KeyError:
+        return "a level this grader does not know"
 
 
 def _score_text(r: GradeRecord) -> str:
@@ -134,42 +160,21 @@ def _score_text(r: GradeRecord) -> str:
     return f"{r.score}/{r.max_score} points" + (f" · bonus {r.bonus}" if r.bonus else "")
 
 
-def _status_hint(record: GradeRecord, timeout: float) -> str:
-    if record.status == "not_attempted":
-        return (
-            "<code>parallel_fetch</code> still raises <code>NotImplementedError</code>. Replace "
-            "<code>raise NotImplementedError()</code> with your code, then run "
-            "<code>await sprint.check(parallel_fetch)</code>."
-        )
-    if record.status == "timeout":
-        return (
-            f"Your code was still running after its time ({timeout:g} s in all). Look for a "
-            "loop that never ends, or an <code>await</code> on something that never finishes."
-        )
-    if record.status == "child_died":
-        return (
-            "Your code ended its own Python process. Don't call <code>os._exit()</code> or "
-            "<code>os.kill()</code>, and keep memory and files small."
-        )
-    if record.status == "grader_fault":
-        return "Nothing for you to fix: the grading machine had a problem."
-    if record.status == "error":
-        if "as a notebook" in record.error or "nbformat" in record.error:
-            return "Hand in the <code>.ipynb</code> file that Jupyter saved (File → Save Notebook)."
-        if record.error.startswith("SyntaxError"):
-            return "Fix the syntax error, run the cell to see that it is gone, then save."
-        if "grader's channel" in record.error:
-            return "Use the sources you are given; don't write to the grader's connection."
-        if "parallel_fetch" in record.error or "tagged" in record.error:
-            return (
-                f"Keep your answer in the cell tagged <code>{SPRINT_TAG}</code>, defining "
-                "<code>async def parallel_fetch(sources=None) -&gt; dict</code>."
-            )
-        return (
-            "Restart your notebook and run it top to bottom: the same error should show "
-            "up. Fix it, then run the self-check."
-        )
-    return ""
+def _hint_kind(record: GradeRecord) -> str:
+    """Which hint the page gives (its words are in the template)."""
+    if record.status in ("not_attempted", "timeout", "child_died", "grader_fault"):
+        return record.status
+    if record.status != "error":
+        return ""
+    if any(w in record.error for w in ("as a notebook", "nbformat", "symbolic link")):
+        return "not_a_notebook"
+    if record.error.startswith("SyntaxError"):
+        return "syntax"
+    if "grader's channel" in record.error:
+        return "channel"
+    if "parallel_fetch" in record.error or "tagged" in record.error:
+        return "tagged"
+    return "rerun"
 
 
 def _in_city_seconds(reported: float | None, d: DriveReport, speed: float) -> float | None:
@@ -184,115 +189,71 @@ def _in_city_seconds(reported: float | None, d: DriveReport, speed: float) -> fl
     )
 
 
-def _drive_section(d: DriveReport, speed: float) -> str:
+def _number(value: float) -> str:
+    """A number a student wrote in, as the page shows it (``1e+300`` stays short)."""
+    return f"{value:.2f}" if abs(value) < 1e9 else f"{value:.3g}"
+
+
+def _drive_view(d: DriveReport, speed: float) -> dict[str, Any]:
+    """What the page says about one drive (the template words it)."""
     lanes = [(s.source, s.invoked, s.started, s.ended) for s in d.spans]
     ordinal = d.drive + 1
-    title = f"Drive {ordinal}: {d.elapsed:.2f} s measured"
     city = _in_city_seconds(d.reported, d, speed)
-    svg = report_charts.lanes_svg(lanes, d.elapsed, reported=city, title=title)
-    facts = [f"the grader measured <b>{d.elapsed:.2f} s</b>"]
-    if d.calls_span is not None:
-        facts.append(f"from your first call to the last answer: {d.calls_span:.2f} s")
-    if d.reported is not None and city is not None and city != d.reported:
-        facts.append(
-            f"your <code>total_latency</code> said <b>{d.reported:.2f}</b> real seconds "
-            f"({city:.2f} city seconds)"
-        )
-    elif d.reported is not None:
-        facts.append(f"your <code>total_latency</code> said <b>{d.reported:.2f}</b>")
-    else:
-        facts.append("your result had no <code>total_latency</code> number")
-    facts.append(f"one lane (each call after the last) takes {d.one_lane:.2f} s")
-    if d.calls_span and d.outcome == "returned":
-        facts.append(f"speed-up over one lane: <b>{d.one_lane / d.calls_span:.1f}×</b>")
-    if d.held > d.block_limit:
-        facts.append(f"your event loop was held for {d.held:.2f} s of real time")
-    if d.outcome != "returned":
-        facts.append({"raised": "it raised an error", "timeout": "it did not finish"}.get(
-            d.outcome, d.outcome))  # fmt: skip
-    slowest = max(d.latencies.values(), default=0.0)
-    text = (
-        f"Drive {ordinal} ({d.function}): " + "; ".join(facts) + ". "
-        f"The slowest source alone takes {slowest:.2f} s."
+    svg = report_charts.lanes_svg(
+        lanes, d.elapsed, reported=city, title=f"Drive {ordinal}: {d.elapsed:.2f} s measured"
     )
-    return f'<div class="drive">{svg}<p>{text}</p></div>'
-
-
-def _check_rows(details: Sequence[CheckOutcome], weighted: bool) -> str:
-    rows = []
-    for c in details:
-        mark = '<span class="pass">✅</span>' if c.passed else '<span class="fail">❌</span>'
-        what = _esc(c.title)
-        if not c.passed:
-            what += f'<br><i>{_esc(c.detail)}</i><br><span class="hint">💡 {_esc(c.hint)}</span>'
-        points = f"<td>{c.points}/{c.max_points}</td>" if weighted else ""
-        rows.append(f"<tr><td>{mark}</td><td>{what}</td>{points}</tr>")
-    head = "<th>points</th>" if weighted else ""
-    return f"<table><tr><th></th><th>check</th>{head}</tr>{''.join(rows)}</table>"
+    return {
+        # lanes_svg escapes every text it draws (tested in test_reports).
+        "svg": markupsafe.Markup(svg),
+        "ordinal": ordinal,
+        "function": d.function,
+        "elapsed": d.elapsed,
+        "calls_span": d.calls_span,
+        "reported": d.reported,
+        "reported_text": "" if d.reported is None else _number(d.reported),
+        "city": city,
+        "one_lane": d.one_lane,
+        "speed_up": (
+            d.one_lane / d.calls_span if d.calls_span and d.outcome == "returned" else None
+        ),
+        "held": d.held if d.held > d.block_limit else None,
+        "outcome_text": (
+            ""
+            if d.outcome == "returned"
+            else {"raised": "it raised an error", "timeout": "it did not finish"}.get(
+                d.outcome, d.outcome
+            )
+        ),
+        "slowest": max(d.latencies.values(), default=0.0),
+    }
 
 
 def feedback_page(r: GradeRecord, report: BatchReport) -> str:
-    """One submission's feedback, a self-contained HTML page."""
-    parts = [
-        f"<h1>Parallel Fetch Sprint: feedback for {_esc(r.submission)}</h1>",
-        f'<p class="status">{_esc(_STATUS_LINE.get(r.status, r.status))}</p>',
-        f'<p class="score">{_esc(_score_text(r))}</p>',
-    ]
-    if r.error:
-        where = f" (line {r.line} of your answer cell)" if r.line and "line" not in r.error else ""
-        parts.append(f"<p>What happened: <code>{_esc(r.error)}</code>{where}</p>")
-    if r.failing_line:
-        parts.append(f"<p>The line:</p><pre>{_esc(r.failing_line)}</pre>")
-    if r.diagnosis:  # the self-check's words: each mistake once, by its cause
-        parts.append("<h2>What to fix</h2><ul>")
-        parts.extend(f"<li>{_esc(d)}</li>" for d in r.diagnosis)
-        parts.append("</ul>")
-    hint = "" if r.diagnosis and r.status == "error" else _status_hint(r, report.timeout)
-    if hint:
-        parts.append(f"<p>💡 {hint}</p>")
-    if r.drives:
-        parts.append("<h2>Your lanes, as the grader saw them</h2>")
-        parts.append(
-            "<p>Each row is one call of a source: hatched while it was called but not yet "
-            "awaited, coloured while it was driving. The dashed line is your "
-            "<code>total_latency</code>. Times in city seconds.</p>"
-        )
-        parts.extend(_drive_section(d, report.speed) for d in r.drives)
-    if r.details:
-        parts.append("<h2>Checks, judged on the grader's own sources</h2>")
-        parts.append(_check_rows(r.details, weighted=True))
-    if r.stretch:
-        parts.append("<h2>Stretch goal (sequential vs async)</h2>")
-        parts.append(f"<p>{_esc(_STRETCH_LINE.get(r.stretch, r.stretch))}</p>")
-        if r.stretch == "fail":
-            parts.append(_check_rows([c for c in r.stretch_details if not c.passed], False))
-        parts.extend(
-            _drive_section(d, report.speed) for d in r.stretch_drives if r.stretch == "fail"
-        )
-    if r.notes:
-        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_esc(n)}</li>" for n in r.notes))
-        parts.append("</ul>")
-    if r.output or r.output_dropped:
-        more = f" ({r.output_dropped:,} more characters not shown)" if r.output_dropped else ""
-        parts.append(f"<h2>What your code printed{more}</h2><pre>{_esc(r.output)}</pre>")
-    verified = "yes" if r.verified else "no (the sandbox here could not isolate the judge)"
-    parts.append(
-        f'<p class="meta">Graded by citylib {_esc(r.grader_version)} · seed {r.seed} · '
-        f"sandbox {_esc(r.sandbox)} · verified: {verified} · sha256 {_esc(r.sha256[:16])}…</p>"
-    )
-    return _page(f"Feedback: {r.submission}", "".join(parts))
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{_esc(title)}</title><style>{_STYLE}</style></head><body>{body}</body></html>\n"
+    """One submission's feedback, a self-contained HTML page (no seed: see the README)."""
+    error = _cut(r.error, _PAGE_ERROR_CHARS)
+    return _render(
+        "feedback.html.j2",
+        title=f"Feedback: {r.submission}",
+        r=r,
+        status_line=_STATUS_LINE.get(r.status, r.status),
+        score_text=_score_text(r),
+        error=error,
+        where=bool(r.error and r.line and "line" not in r.error),
+        hint="" if r.diagnosis and r.status == "error" else _hint_kind(r),
+        timeout=report.timeout,
+        sprint_tag=SPRINT_TAG,
+        drives=[_drive_view(d, report.speed) for d in r.drives],
+        stretch_line=_STRETCH_LINE.get(r.stretch, r.stretch),
+        stretch_failed=[c for c in r.stretch_details if not c.passed],
+        stretch_drives=(
+            [_drive_view(d, report.speed) for d in r.stretch_drives] if r.stretch == "fail" else []
+        ),
     )
 
 
-def class_page(report: BatchReport, pages: dict[str, str]) -> str:
-    """The class at a glance: the two charts and the table of submissions."""
+def class_page(report: BatchReport, pages: dict[str, str], problems: Sequence[str] = ()) -> str:
+    """The class at a glance: the two charts, what needs the teacher's attention
+    (``problems``), and the table of submissions."""
     records = report.submissions
     scored = [r.score for r in records if r.score is not None]
     ungraded = sum(r.score is None for r in records)
@@ -305,34 +266,32 @@ def class_page(report: BatchReport, pages: dict[str, str]) -> str:
         report_charts.score_histogram_png(scored, DEFAULTS.max_score, ungraded)
     )
     passing = report_charts.png_data_uri(report_charts.pass_rate_png(rates))
-    counts = " · ".join(f"{s} {n}" for s, n in report.counts.items() if n)
-    mean = sum(scored) / len(scored) if scored else 0.0
-    rows = []
-    for r in records:
-        link = f'<a href="feedback/{_esc(pages[r.submission])}.html">{_esc(r.submission)}</a>'
-        rows.append(
-            f"<tr><td>{link}</td><td>{_esc(r.status)}</td>"
-            f'<td class="n">{_esc(_score_text(r))}</td>'
-            f"<td>{_esc(r.stretch)}</td><td>{'yes' if r.verified else 'no'}</td>"
-            f"<td>{_esc(r.error[:120])}</td></tr>"
-        )
-    alt_rates = ", ".join(f"{name} {100 * rate:.0f}%" for name, rate in rates)
-    body = (
-        "<h1>Parallel Fetch Sprint: the class</h1>"
-        f"<p>{len(records)} submission(s): {_esc(counts)}. Mean score {mean:.1f}/"
-        f"{DEFAULTS.max_score} over the {len(scored)} with a score.</p>"
-        f'<p class="meta">citylib {_esc(report.grader_version)} · seed {report.seed} · sandbox '
-        f"{_esc(report.sandbox)} ({_esc(describe(report.sandbox))}) · verified: "
-        f"{'yes' if report.verified else 'no'}"
-        + (f" · shard {_esc(report.shard)}" if report.shard else "")
-        + "</p>"
-        f'<img src="{histogram}" alt="Score distribution of {len(scored)} scored submissions">'
-        f'<img src="{passing}" alt="Pass rates: {_esc(alt_rates)}">'
-        f"<p>Pass rates among the {len(judged)} judged: {_esc(alt_rates)}.</p>"
-        "<h2>Submissions</h2><table><tr><th>submission</th><th>status</th><th>score</th>"
-        f"<th>stretch</th><th>verified</th><th>error</th></tr>{''.join(rows)}</table>"
+    rows = [
+        {
+            "r": r,
+            "page": pages[r.submission],
+            "score": _score_text(r),
+            "error": _cut(r.error, _CLASS_ERROR_CHARS),
+        }
+        for r in records
+    ]
+    return _render(
+        "class.html.j2",
+        title="Parallel Fetch Sprint: the class",
+        report=report,
+        records=records,
+        counts=" · ".join(f"{s} {n}" for s, n in report.counts.items() if n),
+        mean=sum(scored) / len(scored) if scored else 0.0,
+        max_score=DEFAULTS.max_score,
+        scored=len(scored),
+        judged=len(judged),
+        sandbox_text=_describe(report.sandbox),
+        histogram=histogram,
+        passing=passing,
+        alt_rates=", ".join(f"{name} {100 * rate:.0f}%" for name, rate in rates),
+        problems=list(problems),
+        rows=rows,
     )
-    return _page("Parallel Fetch Sprint: the class", body)
 
 
 def summary(batch: Batch | BatchReport) -> str:
@@ -344,7 +303,7 @@ def summary(batch: Batch | BatchReport) -> str:
     lines = [
         f"Graded {len(records)} submission(s) in {report.seconds:.1f} s "
         f"({report.per_minute:.0f}/min, {report.workers} workers): {counts or 'none'}",
-        f"Sandbox: {report.sandbox} ({describe(report.sandbox)}); verified: "
+        f"Sandbox: {report.sandbox} ({_describe(report.sandbox)}); verified: "
         f"{'yes' if report.verified else 'no'}; seed {report.seed}",
     ]
     for r in records:
@@ -375,52 +334,116 @@ def read_roster(path: str | Path) -> Roster:
     return roster
 
 
-def _roster_entry(roster: Roster, label: str) -> dict[str, str] | None:
+def _roster_key(roster: Roster, label: str) -> str | None:
+    """The roster entry a submission is: its label, its stem, or its file's name."""
     stem = label[: -len(".ipynb")] if label.endswith(".ipynb") else label
     for key in (label, stem, Path(label).name, Path(stem).name):
         if key in roster:
-            return roster[key]
+            return key
     return None
 
 
-def _write_canvas(path: Path, report: BatchReport, roster: Roster | None) -> list[str]:
-    """Write ``canvas.csv``; returns the submissions the roster does not name."""
-    column = f"{DEFAULTS.assignment}"
+def _canvas_rows(
+    report: BatchReport, roster: Roster | None
+) -> tuple[list[list[Any]], list[str], list[str]]:
+    """canvas.csv's student rows, the submissions the roster does not name, and the
+    roster entries more than one submission matched (``a/x.ipynb`` and ``b/x.ipynb``
+    are both ``x``): those are left out, for the teacher to settle, never guessed."""
+    if roster is None:
+        rows = [
+            [r.submission, "", "", "", "", "" if r.score is None else r.score + r.bonus]
+            for r in report.submissions
+        ]
+        return rows, [], []
+    matched: dict[str, list[GradeRecord]] = {}
     unmatched = []
+    for r in report.submissions:
+        key = _roster_key(roster, r.submission)
+        if key is None:
+            unmatched.append(r.submission)
+        else:
+            matched.setdefault(key, []).append(r)
+    rows, twice = [], []
+    for key, records in matched.items():
+        if len(records) > 1:
+            names = ", ".join(r.submission for r in records)
+            twice.append(f"roster entry {key!r} matches {len(records)} submissions: {names}")
+            continue
+        (r,) = records
+        score = "" if r.score is None else r.score + r.bonus
+        rows.append([*(roster[key].get(k, "") for k in CANVAS_COLUMNS), score])
+    return rows, unmatched, twice
+
+
+def _write_csv(path: Path, rows: Sequence[Sequence[Any]]) -> None:
+    """Rows into ``path``, every cell through :func:`~._safe.csv_cell` (no formula,
+    one line each)."""
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow([*CANVAS_COLUMNS, column])
-        writer.writerow(["Points Possible", "", "", "", "", DEFAULTS.max_score])
-        for r in report.submissions:
-            entry = _roster_entry(roster, r.submission) if roster is not None else None
-            if roster is not None and entry is None:
-                unmatched.append(r.submission)
-                continue
-            student = entry or {"Student": r.submission}
-            score = "" if r.score is None else r.score + r.bonus
-            writer.writerow([*(student.get(k, "") for k in CANVAS_COLUMNS), score])
-    return unmatched
+        csv.writer(f).writerows([csv_cell(v) for v in row] for row in rows)
 
 
-def _csv_row(record: GradeRecord) -> dict[str, Any]:
+def _csv_row(record: GradeRecord) -> list[Any]:
     row: dict[str, Any] = {k: getattr(record, k) for k in CSV_COLUMNS if hasattr(record, k)}
     row["score"] = "" if record.score is None else record.score
     row["verified"] = int(record.verified)
     for check, passed in record.checks.items():
-        row[check] = "" if passed is None else int(passed)
-    return row
+        if check in row or check in CSV_COLUMNS:
+            row[check] = "" if passed is None else int(passed)
+    return [row.get(k, "") for k in CSV_COLUMNS]
+
+
+def _safe_report(report: BatchReport) -> BatchReport:
+    """A copy of ``report`` safe to write anywhere: every string encodable and free of
+    bidi tricks (:func:`~._safe.printable`), and a ``total_latency`` that was NaN or
+    infinite shown as no number, with a note saying so."""
+    data = report.to_dict()
+    for record in data["submissions"]:
+        for kind, what in (("drives", "drive"), ("stretch_drives", "stretch drive")):
+            for drive in record[kind]:
+                value = drive["reported"]
+                if isinstance(value, float) and not math.isfinite(value):
+                    drive["reported"] = None
+                    record["notes"].append(
+                        f"{what} {drive['drive'] + 1}: your total_latency was {value!r}, "
+                        "not a number of seconds"
+                    )
+    ready, _ = json_ready(data, nulls=False)
+    safe: BatchReport = BatchReport.from_dict(ready)
+    return safe
+
+
+def _json_text(report: BatchReport) -> str:
+    """grades.json's text: strict JSON. A value that is no JSON number is ``null``, and
+    its record's notes say which and why."""
+    data = report.to_dict()
+    for i, record in enumerate(data["submissions"]):
+        data["submissions"][i], reasons = json_ready(record)
+        data["submissions"][i]["notes"].extend(reasons)
+    return strict_json(data)
 
 
 def write_reports(
-    batch: Batch | BatchReport, out: str | Path, *, roster: Roster | None = None
+    batch: Batch | BatchReport,
+    out: str | Path,
+    *,
+    roster: Roster | None = None,
+    problems: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Write every report into ``out``.
 
+    Args:
+        batch: The graded batch, or a report read back.
+        out: The folder (made when missing).
+        roster: Submission name -> Canvas's columns, for canvas.csv.
+        problems: What else the teacher should know (files skipped), shown on
+            class.html beside the roster's.
+
     Returns:
         The paths written by kind (``csv``, ``json``, ``class``, ``canvas``,
-        ``feedback``: the folder), and ``unmatched``: submissions the roster lacks.
+        ``feedback``: the folder), ``unmatched``: submissions the roster lacks, and
+        ``twice``: roster entries more than one submission matched.
     """
-    report = batch if isinstance(batch, BatchReport) else batch_report(batch)
+    report = _safe_report(batch if isinstance(batch, BatchReport) else batch_report(batch))
     folder = Path(out)
     pages_dir = folder / "feedback"
     pages_dir.mkdir(parents=True, exist_ok=True)
@@ -431,20 +454,35 @@ def write_reports(
         "canvas": folder / "canvas.csv",
         "feedback": pages_dir,
     }
-    with open(written["csv"], "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(_csv_row(r) for r in report.submissions)
-    written["json"].write_text(report.to_json() + "\n", encoding="utf-8")
+    _write_csv(written["csv"], [CSV_COLUMNS, *(_csv_row(r) for r in report.submissions)])
+    written["json"].write_text(_json_text(report) + "\n", encoding="utf-8")
     pages: dict[str, str] = {}
     used: set[str] = set()
     for r in report.submissions:
         name = page_name(r.submission)
-        while name in used:  # "a b.ipynb" and "a_b.ipynb" would share a page
+        # "a b.ipynb" and "a_b.ipynb" would share a page, and "Alice" and "alice" on a
+        # file system that ignores case.
+        while name.casefold() in used:
             name += "_"
-        used.add(name)
+        used.add(name.casefold())
         pages[r.submission] = name
         (pages_dir / f"{name}.html").write_text(feedback_page(r, report), encoding="utf-8")
-    written["class"].write_text(class_page(report, pages), encoding="utf-8")
-    written["unmatched"] = _write_canvas(written["canvas"], report, roster)
+    rows, unmatched, twice = _canvas_rows(report, roster)
+    _write_csv(
+        written["canvas"],
+        [
+            [*CANVAS_COLUMNS, DEFAULTS.assignment],
+            ["Points Possible", "", "", "", "", DEFAULTS.max_score],
+            *rows,
+        ],
+    )
+    written["unmatched"], written["twice"] = unmatched, twice
+    skipped = batch.skipped if isinstance(batch, Batch) else []
+    notes = [*skipped, *problems, *twice]
+    if unmatched:
+        notes.append(f"canvas.csv leaves out {len(unmatched)} submission(s) the roster does "
+                     f"not name: {', '.join(unmatched)}")  # fmt: skip
+    written["class"].write_text(
+        class_page(report, pages, [printable(p) for p in notes]), encoding="utf-8"
+    )
     return written
