@@ -95,6 +95,8 @@ def _stretch_test(record: GradeRecord, rubric: Rubric) -> dict[str, Any]:
             lines.append(f"❌ {c.title}" + (f": {c.detail}" if c.detail else ""))
     return {
         "name": _STRETCH_NAME,
+        "number": str(len(CHECKS) + 1),
+        "tags": ["stretch"],
         "score": record.bonus,
         "max_score": 0,  # extra credit: its points come on top of the assignment's
         "status": "passed" if record.stretch == "pass" else "failed",
