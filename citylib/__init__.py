@@ -32,10 +32,12 @@ The code's own words, one meaning each:
   from a script.
 * **makespan**: city seconds from the first arrival to the last finish.
 * **lanes** (your own): :mod:`citylib.lanes` records any asyncio code, one lane per
-  task, each a run of *running* (holding the loop) and *awaiting* (suspended) spans.
+  task, each a run of *running* (holding the loop) and *awaiting* (suspended) spans
+  (recorded in real seconds; read, in its summary and chart, in city seconds).
 * **stall**: a stretch of real time the event loop was held (could not run anything),
-  at least the threshold long, found by the one loop watcher and named by the line
-  that held it. Notebooks show a stall as a 🚧 roadblock.
+  at least the threshold long (the one rule, :func:`citylib._core.watch.held_threshold`),
+  found by the one loop watcher and named by the line that held it. Notebooks show a
+  stall as a 🚧 roadblock.
 * **drive**: one run of a learner's function by the Sprint's judge, over fresh
   sources (a trip's length in city seconds is its ``duration``).
 * **slip**: a common mistake in a learner's Sprint answer, recognised from what its

@@ -49,9 +49,9 @@ def test_the_seed_lines_are_there() -> None:
     assert HINT == "👉 Hover a keyword to hear Popy explain it."
     assert HINT in page
     assert (
-        "While ask_cloud() is fetching weather data, I can handle dozens more requests on the "
-        "highway at the exact same time! ☁️⚡"
-    ) in KEYWORDS["ask_cloud()"]
+        "While ask_weather_service() is fetching weather data, I can handle dozens more "
+        "requests on the highway at the exact same time! ☁️⚡"
+    ) in KEYWORDS["ask_weather_service()"]
 
 
 def test_tips_are_hidden_until_hover_by_css_alone() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from citylib import lanes
+from citylib import clock, lanes
 from citylib._views.lanes_magic import rewrite
 from citylib.testing import run_virtual
 
@@ -253,8 +253,12 @@ def test_chart_trace_and_summary() -> None:
     assert {e["cat"] for e in spans} == {"running", "awaiting"}
     assert max(e["ts"] + e["dur"] for e in spans) == pytest.approx(1_000_000, abs=2)
     summary = rec.summary()
-    assert summary.startswith("3 lanes done in 1.00 s") and "fail_soon error" in summary
-    assert "never held" in summary
+    # What a learner reads is city seconds: the recorded real second at the clock's speed.
+    assert rec.makespan == pytest.approx(1.0, abs=1e-6) and rec.speed == clock.speed()
+    assert summary.startswith(f"3 lanes done in {rec.speed:.2f} s") and "fail_soon error" in summary
+    assert "never held" in summary and "of real time" in summary
+    assert ax.get_xlabel() == "city seconds since the recording began"
+    assert ax.get_xlim()[1] == pytest.approx(1.12 * rec.speed, rel=1e-3)
 
 
 def test_a_thousand_lanes_chart() -> None:
@@ -377,3 +381,21 @@ def test_a_recorded_task_reads_as_the_learners_and_a_forgotten_one_runs_its_fina
     shown = asyncio.run(main())
     assert shown.startswith("<Task pending name='Task-") and "coro=<nap() running" in shown
     assert cleaned == ["weather"]  # closing the task's coroutine closed the learner's
+
+
+@pytest.mark.parametrize("speed", [1.0, 10.0])
+def test_a_learner_reads_city_seconds_and_a_stall_in_real_time(speed: float) -> None:
+    """A city service's 8 s read 8 s at every speed; the fields stay real seconds."""
+    from citylib import services
+
+    async def main() -> lanes.Recording[Any]:
+        with clock.scaled(speed), lanes.record() as rec:
+            await services.generate_image()
+        return rec
+
+    rec = run_virtual(main())
+    assert rec.speed == speed
+    assert rec.makespan == pytest.approx(8.0 / speed, rel=1e-3)  # the field: real seconds
+    assert rec.summary().startswith("1 lane done in 8.00 s")
+    fig = rec.chart()
+    assert fig.axes[0].get_title(loc="left").startswith("Your lanes: 1 in 8.00 s")

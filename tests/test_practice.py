@@ -161,12 +161,12 @@ async def drive_all(names):
         """
 async def chat_or_sorry():
     try:
-        async with asyncio.timeout(2):  # real seconds: 20 city seconds at speed 10
+        async with asyncio.timeout(2):
             return await citylib.call("chat")
     except TimeoutError:
-        return FALLBACK
+        return None
 """,
-        "real seconds",
+        "return FALLBACK",
     ),
     "07_shout": (
         """
@@ -366,3 +366,33 @@ def test_each_solution_notebook_passed_every_check_when_it_ran(name: str) -> Non
     ]
     ids = [ex.id for ex in practice.EXERCISES.values() if ex.notebook == name]
     assert sorted(verdicts) == sorted(f"Verdict({i!r}, status='passed')" for i in ids)
+
+
+# 06's lesson advises asyncio.timeout(2), which counts real seconds: its check runs the
+# city at real time, so the advice passes as written at every CITYLIB_SPEED (before,
+# at speed 10 it gave up after 20 city seconds and failed).
+_AS_ADVISED = """
+async def chat_or_sorry():
+    try:
+        async with asyncio.timeout(2):
+            return await citylib.call("chat")
+    except TimeoutError:
+        return FALLBACK
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("speed", [10.0, 20.0])
+def test_the_lesson_s_asyncio_timeout_passes_as_written(
+    speed: float, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answer = _bind(practice.EXERCISES["06_timeout_fallback"], _AS_ADVISED)
+
+    async def main() -> Any:
+        with clock.scaled(speed):
+            return await practice.exercise("06_timeout_fallback").check(answer)
+
+    verdict = run_virtual(main())
+    assert verdict.passed, capsys.readouterr().out
+    (deadline,) = [c for c in verdict.checks if "gives up" in c.label]
+    assert "2.0 s" in deadline.measured

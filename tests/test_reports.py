@@ -310,7 +310,7 @@ def test_a_stretch_status_a_name_and_an_error_are_never_formulas(tmp_path: Path)
     assert row["score"] == "3"  # numbers stay numbers
     canvas = read_csv(tmp_path / "canvas.csv")
     assert canvas[2] == ["'=1+2.ipynb", "", "", "", "", "3"]
-    assert "a level this grader does not know" in (tmp_path / "class.html").read_text("utf-8")
+    assert "sandbox bwrap-of-the-future" in (tmp_path / "class.html").read_text("utf-8")
 
 
 def test_grades_json_is_strict_and_says_why(tmp_path: Path) -> None:
@@ -434,3 +434,18 @@ def test_a_lone_surrogate_crosses_the_channel_unchanged() -> None:
     sent = Hello(1, 3, "bad \ud800 and \udce9 text")
     (received,) = FrameReader().feed(encode_frame(sent))
     assert received == sent
+
+
+def test_a_huge_total_latency_is_shown_short(tmp_path: Path) -> None:
+    drive = DriveReport(0, "parallel_fetch", {"weather": 1.0}, elapsed=1.1, reported=1e308)
+    record = GradeRecord("x.ipynb", "x.ipynb", "0" * 64, status="ok", drives=[drive])
+    page = feedback_page(record, report_of(record))
+    assert "said <b>1e+308</b>" in page and "inf" not in page
+
+
+def test_nothing_but_folders_is_a_clear_refusal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "x.ipynb").mkdir()
+    assert cli.main(["grade", str(tmp_path / "x.ipynb"), "--out", str(tmp_path / "o")]) == 2
+    assert "nothing to grade" in capsys.readouterr().err

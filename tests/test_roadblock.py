@@ -180,12 +180,15 @@ def test_a_roadblock_reads_well_and_hides_its_path() -> None:
         0.0, 0.31, "cell In[1], line 3", "time.sleep(0.3)", "rude", 3, "this cell, line 3",
         "/tmp/x/1.py",
     )
-    assert str(found) == "stuck for 0.31 s at this cell, line 3 in rude(): time.sleep(0.3)"
+    assert (
+        str(found)
+        == "stuck for 0.31 s of real time at this cell, line 3 in rude(): time.sleep(0.3)"
+    )
     assert "/tmp" not in repr(found)
     top = Stall(
         0.0, 0.2, "cell In[1], line 1", "", "<module>", 1, "this cell, line 1", "/tmp/x/1.py"
     )
-    assert str(top) == "stuck for 0.20 s at this cell, line 1"
+    assert str(top) == "stuck for 0.20 s of real time at this cell, line 1"
 
 
 def test_the_road_sign_widget_turns_red_and_prints_its_verdict(

@@ -525,9 +525,21 @@ def test_check_draws_the_learner_s_own_lanes_from_its_drives(
     assert alt is not None and "never held" in alt
 
     shown.clear()
-    asyncio.run(sprint.check(one_lane_fetch))  # one lane: the drives, no source lanes
-    rows = [t.get_text() for t in shown[0][0].axes[0].get_yticklabels()]
-    assert rows == ["parallel_fetch, drive 1", "parallel_fetch, drive 2"]
+    # One lane made no task of any call: each call is a lane all the same, as promised,
+    # drawn from what the judge saw (the drive's calls one after another).
+    asyncio.run(sprint.check(one_lane_fetch))
+    ((fig, alt),) = shown
+    rows = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert [r for r in rows if r.startswith("parallel_fetch")] == [
+        "parallel_fetch, drive 1",
+        "parallel_fetch, drive 2",
+    ]
+    assert rows.index("parallel_fetch, drive 2") == 4  # each drive, then its three calls
+    assert sorted(r for r in rows if r.startswith("sources[")) == sorted(
+        [f"sources[{name!r}]()" for name in sprint_contract.SOURCE_NAMES] * 2
+    )
+    assert "6 source calls" in fig.axes[0].get_title(loc="left")
+    assert alt is not None and "at most 2 on the road at once" in alt  # a drive + one call
 
     shown.clear()
 

@@ -296,6 +296,11 @@ def test_retries_replay_with_the_same_seed_and_jitter_breaks_up_the_herd() -> No
     # Without jitter each backoff is exactly base * 2**n: 0.5, 1, 2, 4 after a 1.5 s try.
     firsts = sorted({round(a.start, 6) for a in plain.attempts})
     assert firsts[:4] == pytest.approx([0.0, 2.0, 4.5, 8.0])
+    # One policy, one time axis: the two charts notebook 07 shows one after the other.
+    assert plain.horizon == jittered.horizon == pytest.approx(5 * 1.5 + 0.5 + 1 + 2 + 4)
+    assert plain.finish <= plain.horizon and jittered.finish <= jittered.horizon
+    limits = {charts.draw(run)[0].axes[0].get_xlim() for run in (plain, jittered)}
+    assert len(limits) == 1
 
 
 def test_with_retries_gives_up_after_its_attempts_and_skips_other_errors() -> None:

@@ -243,6 +243,21 @@ def test_chart_and_its_text_alternative() -> None:
     assert alt == result.summary()
 
 
+def test_the_phases_are_named_in_the_legend_where_no_two_names_meet() -> None:
+    """A short accepting phase beside a long wait: written on the chart, the two names
+    ran into each other; in the legend each has its line and its span."""
+    hits = [Hit(i / 1000, 1.4 + i / 100, "ok", 200) for i in range(20)]
+    result = SurgeResult("http://127.0.0.1:1/async/weather", 20, hits, 1.6, 1.0, 30.0, "async")
+    ax = surge_chart(result).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[-3:] == [
+        "accepting, 0.00 to 0.02 s",
+        "awaiting the service, 0.02 to 1.40 s",
+        "answering, 1.40 to 1.59 s",
+    ]
+    assert not any("accepting" in t.get_text() for t in ax.texts)
+
+
 # citylib surge and the measuring functions
 
 

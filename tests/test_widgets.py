@@ -472,7 +472,15 @@ def test_serve_chat_counts_users_answered() -> None:
         assert one_lane.answered_at[0] >= 3.95
         assert highway.done and 2.95 <= highway.answered_at[-2] < 4.5
         assert "waits about 2 minutes" in one_lane.summary()  # 4 s + 39 × 3 s
-        assert len(rush_chart([one_lane, highway]).axes) == 1
+        fig = rush_chart([one_lane, highway])
+        (ax,) = fig.axes
+        # The one lane's few answers get an inset of their own: on the 40-user axis its
+        # line looked flat at 0.
+        (inset,) = ax.child_axes
+        assert inset.get_ylim()[1] == len(one_lane.answered_at) + 1
+        assert "zoomed in" in inset.get_title(loc="left") and "still in line" in inset.get_title(
+            loc="left"
+        )
 
     run(body)
 
@@ -492,3 +500,15 @@ def test_widget_text_for_readers_without_a_kernel_is_short_and_stable() -> None:
     for widget in (HighwayToggle(), AwaitToggle(), RaceWidget(), ChatbotToggle(users=10)):
         text = repr(widget)
         assert len(text) <= 110 and text.startswith(type(widget).__name__ + ": ")
+
+
+def test_the_live_rush_board_zooms_in_on_the_one_lane() -> None:
+    from citylib._views.chatbot import RushBoard
+
+    board = RushBoard(1000, 16.0)
+    (zoom,) = board.ax.child_axes
+    assert zoom.get_ylim()[1] < 10  # its own axis: a handful of users, not 1,000
+    png = board.frame({"sync": ([12.0, 15.0], 16.0)}, 16.0)
+    assert png.startswith(b"\x89PNG")
+    _, ys = board.zoom_line.get_data()
+    assert max(ys) == 2 and (board.zoom, board.zoom_line) in board._moving

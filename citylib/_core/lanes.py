@@ -23,11 +23,14 @@ block's code object yields or resumes, so its spans are exact; on 3.11 a thread
 looks every 2 ms whether the block's frame is on the loop's stack (running) or not
 (awaiting), so its spans are right to a few milliseconds.
 
-All times are **real** seconds from the block's start (the clock's one seam, so
-tests may run it on virtual time). citylib's services wait *city* seconds, so inside
-a recording an 8-city-second Image Gen call lasts ``8 / CITYLIB_SPEED`` seconds: at
-speed 20, 0.4 s. Stalls are real time too: ``time.sleep(0.3)`` holds the loop 0.3 s
-at any speed.
+All recorded times are **real** seconds from the block's start (the clock's one seam,
+so tests may run it on virtual time): the fields keep that meaning. What a learner
+*reads* is city seconds, like every other chart: :meth:`Recording.summary` and the
+chart multiply by :attr:`Recording.speed` (the city clock's speed while recording),
+so an 8-city-second Image Gen call reads 8 s at any ``CITYLIB_SPEED``
+(:meth:`Recording.city` converts). A stall stays real time, and says so: it is the
+one thing real time is the point of (``time.sleep(0.3)`` holds the loop 0.3 real
+seconds at any speed).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from citylib._core.watch import (
     Stall,
     Watch,
     code_place,
+    held_threshold,
     is_cell,
     is_user_code,
 )
@@ -344,14 +348,20 @@ class Recording(Generic[T]):
     Attributes:
         stalls: Every time the loop was held at least ``threshold`` real seconds.
         threshold: Real seconds of holding that count as a stall.
-        duration: Seconds from the block's start to its end.
+        duration: Real seconds from the block's start to its end.
         result: What ``main()`` returned (:func:`run` only).
+        speed: The city clock's speed while recording (``CITYLIB_SPEED``): city
+            seconds per real second, for what a learner reads (:meth:`city`).
+        origin: The clock's reading (real seconds, ``time.perf_counter`` unless the
+            clock's seam is swapped) that the recorded times count from.
     """
 
     stalls: list[Stall] = field(default_factory=list)
     threshold: float = STALL_THRESHOLD
     duration: float = 0.0
     result: T | None = None
+    speed: float = 1.0
+    origin: float = 0.0
     # The lanes are built from the raw steps the first time anyone reads them, off
     # the recorded code's path (10,000 tasks' lanes take about as long as their run).
     _lanes: list[Lane] | None = field(default=None, repr=False)
@@ -367,8 +377,12 @@ class Recording(Generic[T]):
 
     @property
     def makespan(self) -> float:
-        """Seconds from the block's start to the last lane's end (0 with no lanes)."""
+        """Real seconds from the block's start to the last lane's end (0 with no lanes)."""
         return max((lane.end for lane in self.lanes), default=0.0)
+
+    def city(self, real_seconds: float) -> float:
+        """``real_seconds`` of this recording as the city seconds a learner reads."""
+        return real_seconds * self.speed
 
     def most_at_once(self) -> int:
         """The most lanes on the road at the same moment."""
@@ -385,20 +399,23 @@ class Recording(Generic[T]):
         """One line a beginner reads instead of the chart."""
         n = len(self.lanes)
         line = (
-            f"{n} {'lane' if n == 1 else 'lanes'} done in {self.makespan:.2f} s, "
+            f"{n} {'lane' if n == 1 else 'lanes'} done in {self.city(self.makespan):.2f} s, "
             f"at most {self.most_at_once()} on the road at once"
         )
         troubled = [lane for lane in self.lanes if lane.status != "done"]
         if troubled:
             line += "; " + ", ".join(f"{lane.name} {lane.status}" for lane in troubled)
         if not self.stalls:
-            return line + f"; the event loop was never held for {self.threshold:g} s or more. ✅"
+            return (
+                line + f"; the event loop was never held ({self.threshold:g} s of real time "
+                "or more). ✅"
+            )
         worst = max(self.stalls, key=lambda s: s.duration)
         held = "once" if len(self.stalls) == 1 else f"{len(self.stalls)} times"
         code = f" ({worst.code})" if worst.code else ""
         return (
-            line + f"; the event loop was held {held}, longest {worst.duration:.2f} s "
-            f"at {worst.where}{code}. 🚧"
+            line + f"; the event loop was held {held}, longest {worst.duration:.2f} s of real "
+            f"time at {worst.where}{code}. 🚧"
         )
 
     def to_trace(self) -> dict[str, Any]:
@@ -448,7 +465,8 @@ class Recorder(Generic[T]):
     """Records the lanes of a block; use :func:`record` or :func:`run`.
 
     Args:
-        threshold: Real seconds of holding that count as a stall.
+        threshold: Real seconds of holding that count as a stall (default: the
+            course's rule, :func:`~citylib._core.watch.held_threshold`).
         recording: The recording to fill (a subclass adds drawing).
         block_name: The block's own lane's name (default: its function's name,
             ``"this cell"`` in a notebook).
@@ -456,14 +474,16 @@ class Recorder(Generic[T]):
 
     def __init__(
         self,
-        threshold: float = STALL_THRESHOLD,
+        threshold: float | None = None,
         *,
         recording: Recording[T] | None = None,
         block_name: str | None = None,
         frame: FrameType | None = None,
     ) -> None:
         self.recording: Recording[T] = recording if recording is not None else Recording()
+        threshold = held_threshold() if threshold is None else threshold
         self.recording.threshold = threshold
+        self.recording.speed = clock.speed()
         self._watch = Watch(threshold, announce=False)
         self._block_name = block_name
         self._frame = frame
@@ -528,7 +548,7 @@ class Recorder(Generic[T]):
         if self._loop is not None:
             self._loop.set_task_factory(self._previous)
         rec = self.recording
-        rec.duration = end
+        rec.duration, rec.origin = end, self._origin
         rec.stalls = list(self._watch.roadblocks)
         # What the tasks had done when the block ended (they may run on after it),
         # and the names of those still running.
@@ -789,7 +809,7 @@ def _block_frame() -> FrameType:
 
 @contextmanager
 def record(
-    threshold: float = STALL_THRESHOLD, *, recording: Recording[Any] | None = None
+    threshold: float | None = None, *, recording: Recording[Any] | None = None
 ) -> Iterator[Recording[Any]]:
     """Record every task started inside the block, and the block's own code, as lanes.
 
@@ -802,7 +822,8 @@ def record(
     The recording is filled in when the block ends, also when it ends in an error.
 
     Args:
-        threshold: Real seconds of holding that count as a stall.
+        threshold: Real seconds of holding that count as a stall (default: the
+            course's rule, :func:`~citylib._core.watch.held_threshold`).
         recording: The recording to fill (default: a new :class:`Recording`).
     """
     try:
@@ -823,7 +844,7 @@ def record(
 def run(
     main: Coroutine[Any, Any, T],
     *,
-    threshold: float = STALL_THRESHOLD,
+    threshold: float | None = None,
     recording: Recording[T] | None = None,
 ) -> Recording[T]:
     """Like ``asyncio.run(main())``, recording every task as a lane; ``main`` is the first.
@@ -834,7 +855,8 @@ def run(
 
     Args:
         main: The coroutine, such as ``main()``.
-        threshold: Real seconds of holding that count as a stall.
+        threshold: Real seconds of holding that count as a stall (default: the
+            course's rule, :func:`~citylib._core.watch.held_threshold`).
         recording: The recording to fill (default: a new :class:`Recording`).
     """
     if not asyncio.iscoroutine(main):

@@ -1,8 +1,8 @@
 """The loop watcher: was the event loop held, for how long, and by which line?
 
 "Was the event loop blocked?" is the course's central question, and this module is
-the one place that answers it, with one threshold (:data:`STALL_THRESHOLD`, real
-seconds). Two instruments, one policy:
+the one place that answers it, with one threshold policy (:func:`held_threshold`,
+real seconds). Two instruments, one policy:
 
 * :class:`Heartbeat`, a task that beats on the loop on fixed deadlines: its silences
   are stalls. The heart in notebook 02, the CPU lessons in 06 and the Sprint judge's
@@ -18,8 +18,8 @@ client) stops the whole highway, and nothing says so. :func:`watch` says so::
     with roadblock.watch():
         await asyncio.gather(polite(), rude())
 
-prints ``🚧 1 roadblock: the event loop was stuck for 0.30 s at this cell, line 3
-in rude(): time.sleep(0.3)``.
+prints ``🚧 1 roadblock: the event loop was stuck for 0.30 s of real time at this
+cell, line 3 in rude(): time.sleep(0.3)``.
 
 How it works: a watchdog thread pings the event loop (``call_soon_threadsafe``)
 every few milliseconds. A healthy loop answers at once; when an answer is later
@@ -65,6 +65,7 @@ __all__ = [
     "Watch",
     "code_place",
     "describe_place",
+    "held_threshold",
     "is_cell",
     "is_user_code",
     "silences",
@@ -75,6 +76,33 @@ __all__ = [
 #: debug mode uses the same 0.1 s for a slow callback). A busy computer's own hiccups
 #: (another program, a garbage collection) stay below it.
 STALL_THRESHOLD = 0.1
+
+#: City seconds of holding that always count, however fast the city clock runs: at
+#: speed 20 a blocking city second (``call_blocking``, ``time.sleep(SECOND)``) lasts
+#: only 0.05 real seconds, and it holds every lane all the same.
+HELD_CITY_SECONDS = 0.5
+
+#: Real seconds under which no standstill counts: a loaded computer's own hiccups.
+MIN_STALL = 0.05
+
+
+def held_threshold(speed: float | None = None) -> float:
+    """Real seconds the loop must stand still to count as held: the course's one rule.
+
+    :data:`STALL_THRESHOLD` (0.1 s), or half a city second when a fast city clock
+    makes that shorter, never under :data:`MIN_STALL`. The practice checks, the
+    Sprint's judge and self-check, the lanes charts and the roadblock detector all
+    ask it; the glossary states it (``citylib.widgets.glossary``).
+
+    Args:
+        speed: The city clock's speed (default: the clock's now).
+    """
+    if speed is None:
+        from citylib._core import clock  # the clock module imports nothing of this one
+
+        speed = clock.speed()
+    return max(MIN_STALL, min(STALL_THRESHOLD, HELD_CITY_SECONDS / speed))
+
 
 # Taken at import, before any learner code runs: a submission that rebinds these
 # names does not change what the watcher measures.
@@ -138,7 +166,11 @@ class Stall:
     def __str__(self) -> str:
         inside = "" if self.function == "<module>" else f" in {self.function}()"
         code = f": {self.code}" if self.code else ""
-        return f"stuck for {self.duration:.2f} s at {self.place or self.where}{inside}{code}"
+        # Real time, and said so: the one figure a learner reads that is not city seconds.
+        return (
+            f"stuck for {self.duration:.2f} s of real time at "
+            f"{self.place or self.where}{inside}{code}"
+        )
 
 
 class Watch:
@@ -148,7 +180,8 @@ class Watch:
     cell). Callbacks run on the watchdog thread: keep them short.
 
     Args:
-        threshold: Real seconds of standstill that count as a roadblock.
+        threshold: Real seconds of standstill that count as a roadblock (default
+            :func:`held_threshold`).
         announce: Print :meth:`summary` when the block ends.
         on_block: Called with the first :class:`Spot` seen once the loop is stuck
             (while it still is), for live displays.
@@ -162,13 +195,15 @@ class Watch:
 
     def __init__(
         self,
-        threshold: float = STALL_THRESHOLD,
+        threshold: float | None = None,
         *,
         announce: bool = True,
         on_block: Callable[[Spot], object] | None = None,
         on_roadblock: Callable[[Stall], object] | None = None,
         origin: float | None = None,
     ) -> None:
+        if threshold is None:
+            threshold = held_threshold()
         if not threshold > 0:
             raise ValueError(f"threshold is a positive number of seconds, not {threshold!r}")
         self.threshold = float(threshold)
@@ -254,7 +289,7 @@ class Watch:
         if not found:
             return (
                 "✅ No roadblocks: the event loop never stood still for "
-                f"{self.threshold:g} s or more."
+                f"{self.threshold:g} s of real time or more."
             )
         if len(found) == 1:
             return f"🚧 1 roadblock: the event loop was {found[0]}"
@@ -353,7 +388,7 @@ class Watch:
 
 
 def watch(
-    threshold: float = STALL_THRESHOLD,
+    threshold: float | None = None,
     *,
     announce: bool = True,
     on_block: Callable[[Spot], object] | None = None,
@@ -368,7 +403,8 @@ def watch(
         w.longest.line  # 'time.sleep(0.3)'
 
     Args:
-        threshold: Real seconds of standstill that count as a roadblock.
+        threshold: Real seconds of standstill that count as a roadblock (default
+            :func:`held_threshold`).
         announce: Print the summary when the block ends.
         on_block: Called (on the watchdog thread) when the loop gets stuck.
         on_roadblock: Called (on the watchdog thread) with each roadblock.

@@ -22,7 +22,7 @@ from typing import Any
 
 from citylib._core import clock, services
 from citylib._core.timeline import Timeline, Trip
-from citylib._core.watch import STALL_THRESHOLD, Heartbeat, silences
+from citylib._core.watch import Heartbeat, held_threshold, silences
 
 __all__ = [
     "BEAT",
@@ -41,12 +41,13 @@ def freezes(
 ) -> list[tuple[float, float]]:
     """``(start, length)`` of each silence between two beats long enough to be a freeze.
 
-    A gap counts when it is longer than two beats and than the loop watcher's
-    :data:`~citylib._core.watch.STALL_THRESHOLD` (real seconds, here in city seconds
-    at ``speed``, default the clock's). The chart, the summary and the live strip all
+    A gap counts when it is longer than two beats and than the course's one rule for a
+    held loop (:func:`~citylib._core.watch.held_threshold`: real seconds, here in city
+    seconds at ``speed``, default the clock's). The chart, the summary and the live strip all
     ask this one function, so they never disagree about whether the heart froze.
     """
-    city_threshold = STALL_THRESHOLD * (clock.speed() if speed is None else speed)
+    speed = clock.speed() if speed is None else speed
+    city_threshold = held_threshold(speed) * speed
     return silences(beats, beat, at_least=city_threshold)
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from citylib._core import clock
-from citylib._core.watch import Heartbeat
+from citylib._core.watch import Heartbeat, held_threshold
 from citylib._lessons import slips
 from citylib._lessons.drives import CallRecord, DriveRecord, used_calls
 from citylib._lessons.slips import Diagnosis
@@ -135,7 +135,8 @@ class JudgeSettings:
         drives: How many times the function is called (with fresh sources each time).
         scale: Multiplies every latency (the self-check uses shorter ones).
         min_block: Real seconds of heartbeat silence that count as a blocked loop,
-            at the least (it is never below half the shortest latency).
+            at the least (the course's rule, :func:`~citylib._core.watch.held_threshold`,
+            is never under it at the default).
         tolerance: How far ``total_latency`` may fall short of the measured time,
             as a fraction of it (it can never be longer than the judge's stopwatch).
     """
@@ -270,9 +271,16 @@ def latencies(settings: JudgeSettings, drive: int) -> dict[str, float]:
     return {n: round(rng.uniform(low, high) * settings.scale, 3) for n in names}
 
 
-def block_limit(real: list[float], settings: JudgeSettings) -> float:
-    """Real seconds of hold that count as a blocked loop, for latencies ``real``."""
-    return max(settings.min_block, min(real) / 2)
+def block_limit(real: list[float], settings: JudgeSettings, speed: float | None = None) -> float:
+    """Real seconds of hold that count as a blocked loop: the course's one rule.
+
+    :func:`~citylib._core.watch.held_threshold` at the city clock's ``speed`` (default
+    the clock's), as the practice checks and the lanes charts ask it, so the Sprint's
+    self-check, the grader and a chart of the same answer agree; ``settings.min_block``
+    may raise it. ``real`` (the drive's latencies) no longer moves it: a limit of half
+    the shortest call let a 0.3 s hold through at speed 1 while its lanes showed a stall.
+    """
+    return max(settings.min_block, held_threshold(speed))
 
 
 def drive_limit(real: list[float]) -> float:
@@ -499,6 +507,7 @@ async def judge(
     settings: JudgeSettings | None = None,
     *,
     stretch: bool = False,
+    on_drive: Callable[[DriveRecord], object] | None = None,
 ) -> Verdict:
     """Drive ``fn`` with fresh instrumented sources and check what it did.
 
@@ -507,6 +516,8 @@ async def judge(
         settings: Seed, number of drives, latency scale and tolerances.
         stretch: Judge a one-lane ``sequential_fetch`` instead: the calls must
             *not* overlap.
+        on_drive: Called with each drive's record as it ends (the self-check draws
+            each source call from it).
 
     Returns:
         The :class:`Verdict`. A function that still raises ``NotImplementedError``
@@ -518,6 +529,8 @@ async def judge(
     drives: list[DriveRecord] = []
     for number in range(settings.drives):
         drive = await _drive(fn, settings, number, STRETCH_NAME if stretch else ANSWER_NAME)
+        if on_drive is not None:
+            on_drive(drive)
         if drive.not_implemented:
             return Verdict("not_attempted", drives=number + 1)
         drives.append(drive)

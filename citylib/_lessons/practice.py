@@ -21,6 +21,7 @@ over the measured lanes is :mod:`citylib._views.practice_views`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Iterator
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from citylib._core import clock
+from citylib._core.watch import Stall, Watch
 
 __all__ = [
     "STATUSES",
@@ -145,6 +147,11 @@ class Exercise:
         hints: At least two levels: first the cause in words, then the shape of the fix.
         judge: Measures an answer and returns the checks (see :func:`judge`).
         limit: City seconds one check may take before it is called off.
+        real_seconds: The answer writes seconds of its own to asyncio, as the course
+            advises (``asyncio.timeout(2)``), and asyncio counts real seconds while
+            AI City's clock runs ``CITYLIB_SPEED`` times fast. Its check runs the city
+            at real time (speed 1), so the answer's seconds and the city's are one
+            unit at every ``CITYLIB_SPEED``.
     """
 
     id: str
@@ -156,6 +163,7 @@ class Exercise:
     hints: list[str]
     judge: Judge = field(repr=False, compare=False)
     limit: float = 60.0
+    real_seconds: bool = False
 
     def __post_init__(self) -> None:
         if len(self.hints) < 2:
@@ -194,8 +202,9 @@ async def judge(exercise: Exercise, answer: Any) -> Verdict:
     if is_untouched(answer):
         return Verdict(exercise.id, "not_attempted", message=_not_attempted(exercise))
     try:
-        async with asyncio.timeout(clock.to_real(exercise.limit) + 5.0):
-            checks = await exercise.judge(answer)
+        with clock.scaled(1) if exercise.real_seconds else contextlib.nullcontext():
+            async with asyncio.timeout(clock.to_real(exercise.limit) + 5.0):
+                checks = await exercise.judge(answer)
     except (NotAttemptedError, NotImplementedError):
         return Verdict(exercise.id, "not_attempted", message=_not_attempted(exercise))
     except GiveUpError as exc:
@@ -268,41 +277,37 @@ def _report(verdict: Verdict, exercise: Exercise) -> str:
 
 @dataclass
 class Beats:
-    """A heartbeat's record: when it beat, in city seconds, and the longest silence."""
+    """What the loop watcher saw while an answer ran: every time the loop was held.
 
-    times: list[float] = field(default_factory=list)
+    Attributes:
+        stalls: Each stretch the loop stood still at least ``threshold`` (real seconds).
+        threshold: The course's one rule at the clock's speed
+            (:func:`~citylib._core.watch.held_threshold`).
+    """
+
+    stalls: list[Stall] = field(default_factory=list)
+    threshold: float = 0.0
 
     @property
     def longest_gap(self) -> float:
-        """City seconds of the longest silence between two beats (or since the start)."""
-        return max((b - a for a, b in zip(self.times, self.times[1:], strict=False)), default=0.0)
+        """Real seconds the loop was held at the longest (0 when it never was)."""
+        return max((s.duration for s in self.stalls), default=0.0)
 
 
 @contextmanager
-def heartbeat(every: float = 0.1) -> Iterator[Beats]:
-    """A tiny task beating every ``every`` city seconds while the block runs.
+def heartbeat() -> Iterator[Beats]:
+    """Ask the one loop watcher whether the block held the event loop.
 
-    Its longest silence is how long the loop was held: a polite answer keeps it near
-    ``every``; a ``time.sleep(1 city second)`` makes it at least 1.
+    The same watcher, with the same threshold, that draws the lanes charts' stalls and
+    the roadblock sign (:class:`~citylib._core.watch.Watch`), so a check and a chart
+    of the same answer never disagree. The name stays from the heartbeat it was.
     """
-    beats = Beats([clock.now()])
-
-    async def beat() -> None:
-        while True:
-            await clock.sleep(every)
-            beats.times.append(clock.now())
-
-    task = asyncio.get_running_loop().create_task(beat(), name="heartbeat")
-    try:
+    beats = Beats()
+    watcher = Watch(announce=False)
+    beats.threshold = watcher.threshold
+    with watcher:
         yield beats
-    finally:
-        task.cancel()
-        beats.times.append(clock.now())
-
-
-#: A beat this many city seconds late means the loop was held (polite answers stay far
-#: under it even on a loaded machine at a fast clock; a blocking city second exceeds it).
-HELD = 0.8
+    beats.stalls = list(watcher.roadblocks)
 
 
 # -- predict, then run -----------------------------------------------------------------------

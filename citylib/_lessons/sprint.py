@@ -42,6 +42,7 @@ from citylib._core import clock, services, timeline
 from citylib._core.race import RaceResult, Request, predict_makespan, speedup
 from citylib._core.services import Service
 from citylib._lessons import slips
+from citylib._lessons.drives import DriveRecord
 from citylib._lessons.judge import JudgeSettings, Verdict, judge
 from citylib._lessons.sprint_contract import ANSWER_NAME, SOURCE_NAMES
 
@@ -223,7 +224,9 @@ def _needs_function(fn: object, name: str) -> str:
     return ""
 
 
-async def check(parallel_fetch: Callable[..., Any]) -> Verdict | None:
+async def check(
+    parallel_fetch: Callable[..., Any], *, on_drive: Callable[[DriveRecord], object] | None = None
+) -> Verdict | None:
     """Self-check the deliverable and print each check, passed or failed, with a hint.
 
     Await it at the top level of a notebook cell: ``await sprint.check(parallel_fetch)``.
@@ -233,6 +236,7 @@ async def check(parallel_fetch: Callable[..., Any]) -> Verdict | None:
 
     Args:
         parallel_fetch: The learner's ``async def parallel_fetch(sources=None)``.
+        on_drive: Called with each drive's record (what the judge saw each call do).
 
     Returns:
         The verdict, or ``None`` when nothing could be driven.
@@ -242,7 +246,7 @@ async def check(parallel_fetch: Callable[..., Any]) -> Verdict | None:
     if problem:
         print(f"⚠️ {problem}")
         return None
-    verdict = await judge(parallel_fetch, JudgeSettings(scale=_SELF_CHECK_SCALE))
+    verdict = await judge(parallel_fetch, JudgeSettings(scale=_SELF_CHECK_SCALE), on_drive=on_drive)
     if verdict.status == "not_attempted":
         print("\n".join(_not_written_lines("parallel_fetch")))
         return verdict

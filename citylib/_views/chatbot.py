@@ -32,6 +32,9 @@ __all__ = ["COLOURS", "ChatbotToggle", "RushBoard", "rush_chart"]
 #: Each server's line colour, by mode.
 COLOURS = {"sync": "#D55E00", "async": "#0072B2"}
 
+#: Answers few enough to get a zoomed view: on a 1,000-user axis they read as none.
+_FEW = 5
+
 
 def _steps(answered: Sequence[float], now: float) -> tuple[list[float], list[float]]:
     """A step line of users answered over time, from 0 to ``now``."""
@@ -72,27 +75,37 @@ def rush_chart(rushes: Sequence[ChatRush]) -> Figure:
 
 
 def _mark_the_few(ax: Axes, rushes: Sequence[ChatRush]) -> None:
-    """A server that answered only a handful: dots for each answer and who they were.
+    """A server that answered only a handful: its line again, zoomed in, in an inset.
 
-    On a 1,000-user axis the one-lane server's line hugs the bottom; the dots and the
-    note make its two answers readable.
+    On a 1,000-user axis the one-lane server's line hugs the bottom and reads as "no
+    one answered"; the inset's own axis (0 to a few users) shows each step, the dots
+    each answer, and the note who they were.
     """
-    for r in rushes:
+    few = [r for r in rushes if r.answered_at and len(r.answered_at) <= _FEW]
+    if not few:
+        return
+    inset = ax.inset_axes((0.3, 0.3, 0.36, 0.4))
+    top = max(len(r.answered_at) for r in few)
+    horizon = max(r.horizon for r in rushes)
+    notes = []
+    for r in few:
         answered = sorted(r.answered_at)
-        if not answered or len(answered) > 5:
-            continue
         colour = COLOURS[r.mode]
-        ax.plot(answered, range(1, len(answered) + 1), "o", color=colour, markersize=6)
-        times = ", ".join(f"user #{i} at {t:.1f} s" for i, t in enumerate(answered, 1))
-        ax.annotate(
-            f"{without_emoji(SERVERS[r.mode])}: {times}; {r.users - len(answered):,} still in line",
-            (answered[0], 1),
-            xytext=(answered[0] * 0.35, r.users * 0.22),
-            textcoords="data",
-            fontsize=8.5,
-            color=colour,
-            arrowprops={"arrowstyle": "->", "color": colour, "linewidth": 1},
+        xs, ys = _steps(answered, r.horizon)
+        inset.plot(xs, ys, color=colour, linewidth=2.0)
+        inset.plot(answered, range(1, len(answered) + 1), "o", color=colour, markersize=5)
+        times = ", ".join(f"#{i} at {t:.1f} s" for i, t in enumerate(answered, 1))
+        notes.append(
+            f"{without_emoji(SERVERS[r.mode])}, zoomed in: user {times}; "
+            f"{r.users - len(answered):,} still in line"
         )
+    inset.set_xlim(0, horizon * 1.02)
+    inset.set_ylim(-0.2, top + 1)
+    inset.set_yticks(range(top + 2))
+    inset.tick_params(labelsize=7)
+    inset.set_title("\n".join(notes), fontsize=7.5, loc="left", color=COLOURS[few[0].mode])
+    inset.set_facecolor("white")
+    tidy(inset, grid="both")
 
 
 def _axes(ax: Axes, users: int, horizon: float) -> None:
@@ -124,6 +137,21 @@ class RushBoard(LiveBoard):
         }
         self.clock = ax.axvline(0, color="#444444", linewidth=0.8, alpha=0.6, animated=True)
         ax.legend(loc="center right", fontsize=9, frameon=False)
+        # The one lane answers a handful on a 1,000-user axis, a line flat at 0 there:
+        # an inset with its own 0-to-few axis shows each of its answers as it comes.
+        self.zoom = zoom = ax.inset_axes((0.3, 0.3, 0.36, 0.4))
+        zoom.set_xlim(0, horizon * 1.02)
+        zoom.set_ylim(-0.2, _FEW + 0.5)
+        zoom.set_yticks(range(_FEW + 1))
+        zoom.tick_params(labelsize=7)
+        zoom.set_title(
+            f"{without_emoji(SERVERS['sync'])}, zoomed in: its first {_FEW} users",
+            fontsize=7.5,
+            loc="left",
+            color=COLOURS["sync"],
+        )
+        tidy(zoom, grid="both")
+        self.zoom_line = zoom.plot([], [], color=COLOURS["sync"], linewidth=2.0, animated=True)[0]
         self.freeze()
 
     def frame(
@@ -135,6 +163,9 @@ class RushBoard(LiveBoard):
             line = self.lines[mode]
             line.set_data(*_steps(*curve))
             self.moving(self.ax, line)
+            if mode == "sync":
+                self.zoom_line.set_data(*_steps(*curve))
+                self.moving(self.zoom, self.zoom_line)
         if now is not None:
             self.clock.set_xdata([now, now])
             self.moving(self.ax, self.clock)

@@ -15,13 +15,16 @@ import html
 import re
 from dataclasses import dataclass
 
-__all__ = ["KEYWORDS", "ROUTE", "Glossary", "glossary"]
+from citylib._core.watch import HELD_CITY_SECONDS, MIN_STALL, STALL_THRESHOLD
 
-#: The route on show: the seed's ``/weather`` route, asking the cloud.
+__all__ = ["KEYWORDS", "ROUTE", "WORDS", "Glossary", "glossary"]
+
+#: The route on show: the seed's ``/weather`` route, asking the weather service (the
+#: same ``ask_weather_service()`` notebook 02 awaits).
 ROUTE = """\
 @app.get("/weather")
 async def get_weather():
-    data = await ask_cloud()
+    data = await ask_weather_service()
     return data"""
 
 #: Each glowing keyword and what Popy says about it, in the order they appear.
@@ -37,14 +40,30 @@ KEYWORDS: dict[str, str] = {
         "⏳ await means: “I'll sit politely here while others keep working.” The "
         "event loop serves other cars meanwhile."
     ),
-    "ask_cloud()": (
-        "☁️ While ask_cloud() is fetching weather data, I can handle dozens more "
+    "ask_weather_service()": (
+        "☁️ While ask_weather_service() is fetching weather data, I can handle dozens more "
         "requests on the highway at the exact same time! ☁️⚡"
     ),
     "return": "📦 The moment the cloud answers, the weather drives back to the user.",
 }
 
 HINT = "👉 Hover a keyword to hear Popy explain it."
+
+#: The course's words whose meaning is a rule the code applies; each text is built from
+#: the numbers the code uses, so the page and the checks cannot drift apart.
+WORDS: dict[str, str] = {
+    "held (the event loop)": (
+        "The event loop was held when it stood still, running nothing else, for at "
+        f"least {STALL_THRESHOLD:g} s of real time, or half a city second "
+        f"({HELD_CITY_SECONDS:g} s ÷ CITYLIB_SPEED) when the city clock runs so fast that "
+        f"this is shorter, but never under {MIN_STALL:g} s (a busy computer's own "
+        "hiccups). One rule, one watcher: the practice checks, the Sprint's self-check "
+        "and grader, the lanes charts and the roadblock sign all ask it. Real time, "
+        "because a blocking call such as time.sleep(0.3) stops the loop for 0.3 real "
+        "seconds whatever the city clock's speed; a held stretch is the one thing "
+        "a chart measures in real time, and it says so."
+    ),
+}
 
 # Scoped to .citylib-glossary so it cannot touch the rest of the notebook. The
 # bubble area is reserved under the code (min-height) so a tip is never clipped
@@ -150,7 +169,8 @@ def glossary(code: str = ROUTE, keywords: dict[str, str] | None = None) -> Gloss
     """The glowing-keyword route for a notebook cell to display.
 
     Args:
-        code: The snippet (default: the seed's ``/weather`` route with ``ask_cloud()``).
+        code: The snippet (default: the seed's ``/weather`` route with
+            ``ask_weather_service()``).
         keywords: Keyword → Popy's explanation (default: :data:`KEYWORDS`).
 
     Raises:

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from citylib._core import lanes as _recorder
 from citylib._core.lanes import KINDS, LANE_STATUSES, Lane, Span, Stall
-from citylib._core.watch import STALL_THRESHOLD
 from citylib._views.lanes_chart import lanes_chart
 from citylib._views.style import to_png
 
@@ -62,25 +61,27 @@ class Recording(_recorder.Recording[T]):
 
 
 @contextmanager
-def record(threshold: float = STALL_THRESHOLD) -> Iterator[Recording[Any]]:
+def record(threshold: float | None = None) -> Iterator[Recording[Any]]:
     """Record every task started inside the block, and the block's own code, as lanes.
 
     Use it inside running async code (a notebook cell, an ``async def``); the
     recording is complete when the block ends. See :func:`citylib._core.lanes.record`.
 
     Args:
-        threshold: Real seconds the loop must be held to count as a stall.
+        threshold: Real seconds the loop must be held to count as a stall (default:
+            the course's one rule, in the glossary under "held").
     """
     with _recorder.record(threshold, recording=Recording()) as rec:
         yield rec  # type: ignore[misc]
 
 
-def run(main: Coroutine[Any, Any, T], *, threshold: float = STALL_THRESHOLD) -> Recording[T]:
+def run(main: Coroutine[Any, Any, T], *, threshold: float | None = None) -> Recording[T]:
     """Like ``asyncio.run(main())``, recording every task; ``rec.result`` is main's result.
 
     Args:
         main: The coroutine, such as ``main()``.
-        threshold: Real seconds the loop must be held to count as a stall.
+        threshold: Real seconds the loop must be held to count as a stall (default:
+            the course's one rule, in the glossary under "held").
     """
     rec: Recording[T] = Recording()
     _recorder.run(main, threshold=threshold, recording=rec)

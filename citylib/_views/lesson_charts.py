@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from citylib._core import clock
-from citylib._core.watch import STALL_THRESHOLD, silences
+from citylib._core.watch import held_threshold, silences
 from citylib._lessons.crashes import HEARTBEAT, Lesson
 from citylib._lessons.surge import SurgeResult
 from citylib._views import race_charts as charts
@@ -22,6 +22,7 @@ from citylib._views.style import TEXT, new_figure, tidy, without_emoji
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
 __all__ = ["lesson_chart", "surge_chart"]
 
@@ -76,7 +77,7 @@ def _draw_heartbeat(ax: Axes, beats: Sequence[float]) -> None:
     if not list(pairwise(beats)):
         return
     # The loop watcher's rule decides what counts as held, not the jitter of a busy loop.
-    held = silences(beats, HEARTBEAT, at_least=STALL_THRESHOLD * clock.speed())
+    held = silences(beats, HEARTBEAT, at_least=held_threshold() * clock.speed())
     if not held:
         return
     start, gap = max(held, key=lambda h: h[1])
@@ -104,38 +105,36 @@ def surge_chart(result: SurgeResult) -> Figure:
     return fig
 
 
-def _mark_phases(ax: Axes, result: SurgeResult) -> None:
-    """Name the surge's shape on the chart: accepting, awaiting, answering.
+def _mark_phases(ax: Axes, result: SurgeResult) -> list[Patch]:
+    """Shade the surge's shape on the chart: accepting, awaiting, answering.
 
     Measured, not assumed: accepting lasts until the last user was sent, awaiting until
     the first answer, answering until the last. Drawn only when the three follow one
     another (the async route); a jammed route's phases overlap and are not named.
+    The names go in the legend, each with its span: written on the chart they crossed
+    the lines, and two short phases' names ran into each other.
     """
+    from matplotlib.patches import Patch
+
     s = result.speed
     served = [h.end * s for h in result.hits if h.status == "ok"]
     if not served or not result.hits:
-        return
+        return []
     sent, first, last = max(h.start * s for h in result.hits), min(served), max(served)
     if not 0 < sent < first < last:
-        return
+        return []
     phases = (
         (0.0, sent, "accepting", "#4C72B0"),
         (sent, first, "awaiting the service", "#999999"),
         (first, last, "answering", "#2CA02C"),
     )
+    handles = []
     for start, end, label, colour in phases:
-        ax.axvspan(start, end, color=colour, alpha=0.08, linewidth=0, zorder=0)
-        ax.text(
-            (start + end) / 2,
-            0.5,
-            label,
-            transform=ax.get_xaxis_transform(),
-            rotation=90,
-            ha="center",
-            va="center",
-            fontsize=8,
-            color=colour,
+        ax.axvspan(start, end, color=colour, alpha=0.1, linewidth=0, zorder=0)
+        handles.append(
+            Patch(color=colour, alpha=0.25, label=f"{label}, {start:.2f} to {end:.2f} s")
         )
+    return handles
 
 
 def _plot_surge(ax: Axes, result: SurgeResult) -> None:
@@ -173,7 +172,7 @@ def _plot_surge(ax: Axes, result: SurgeResult) -> None:
             va="top",
             fontsize=8,
         )
-    _mark_phases(ax, result)
+    phases = _mark_phases(ax, result)
     ax.set_xlim(0, horizon * 1.05)
     ax.set_ylim(0, result.users * 1.05)
     ax.set_xlabel("city seconds since the surge began")
@@ -181,4 +180,11 @@ def _plot_surge(ax: Axes, result: SurgeResult) -> None:
     heading = without_emoji(result.title) or urlsplit(result.url).path
     ax.set_title(f"{heading}: {result.users:,} users", loc="left", fontsize=11)
     tidy(ax, grid="both")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    lines, _ = ax.get_legend_handles_labels()
+    ax.legend(
+        handles=[*lines, *phases],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=8,
+        frameon=False,
+    )

@@ -15,7 +15,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from citylib._core.watch import STALL_THRESHOLD, Spot, Stall, Watch, describe_place
+from citylib._core.watch import Spot, Stall, Watch, describe_place
 
 __all__ = ["PLAIN_SIGN", "RoadblockSign", "sign_html"]
 
@@ -51,7 +51,7 @@ class RoadblockSign:
         watch: The :class:`~citylib._core.watch.Watch` behind it.
     """
 
-    def __init__(self, threshold: float = STALL_THRESHOLD) -> None:
+    def __init__(self, threshold: float | None = None) -> None:
         self.widget = widgets.HTML(sign_html("watching", "🟢 Watching the event loop…"))
         self.watch = Watch(
             threshold, announce=False, on_block=self._stuck, on_roadblock=self._moving

@@ -99,7 +99,7 @@ async def drives(
         lat = rules.latencies(settings, number)
         real = {n: v / speed for n, v in lat.items()}
         d = DriveState(
-            number, function, lat, real, rules.block_limit(list(real.values()), settings)
+            number, function, lat, real, rules.block_limit(list(real.values()), settings, speed)
         )
         limit = rules.drive_limit(list(real.values()))
         threads_before = s.watch.threads_and_cpu() if s.watch else (0, 0.0)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -40,7 +41,7 @@ from citylib.grading._messages import (
     GradeRecord,
 )
 from citylib.grading._rubric import DEFAULT as DEFAULT_RUBRIC
-from citylib.grading._safe import csv_cell, json_ready, printable, strict_json
+from citylib.grading._safe import csv_cell, json_ready, printable
 from citylib.grading._sandbox import describe
 
 __all__ = [
@@ -169,14 +170,6 @@ def _cut(text: str, limit: int) -> str:
     return (
         text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit:,} more characters)"
     )
-
-
-def _describe(level: str) -> str:
-    """The sandbox level in words (a level this version does not know: said so)."""
-    try:
-        return describe(level)
-    except KeyError:
-        return "a level this grader does not know"
 
 
 def _score_text(r: GradeRecord) -> str:
@@ -319,7 +312,7 @@ def class_page(report: BatchReport, pages: dict[str, str], problems: Sequence[st
         judged_or_error=sum(r.status in ("ok", "error") for r in records),
         scored=len(scored),
         judged=len(judged),
-        sandbox_text=_describe(report.sandbox),
+        sandbox_text=describe(report.sandbox),
         histogram=histogram,
         passing=passing,
         alt_rates=", ".join(f"{name} {100 * rate:.0f}%" for name, rate in rates),
@@ -358,7 +351,7 @@ def summary(batch: Batch | BatchReport) -> str:
     lines = [
         f"Graded {len(records)} submission(s) in {report.seconds:.1f} s "
         f"({report.per_minute:.0f}/min, {report.workers} workers): {counts or 'none'}",
-        f"Sandbox: {report.sandbox} ({_describe(report.sandbox)}); verified: "
+        f"Sandbox: {report.sandbox} ({describe(report.sandbox)}); verified: "
         f"{'yes' if report.verified else 'no'}; seed {report.seed}",
     ]
     for r in records:
@@ -471,10 +464,15 @@ def _json_text(report: BatchReport) -> str:
     """grades.json's text: strict JSON. A value that is no JSON number is ``null``, and
     its record's notes say which and why."""
     data = report.to_dict()
-    for i, record in enumerate(data["submissions"]):
-        data["submissions"][i], reasons = json_ready(record)
-        data["submissions"][i]["notes"].extend(reasons)
-    return strict_json(data)
+    records = data.pop("submissions")
+    data, _ = json_ready(data)
+    data["submissions"] = []
+    for record in records:
+        ready, reasons = json_ready(record)
+        ready["notes"].extend(reasons)
+        data["submissions"].append(ready)
+    # allow_nan=False: had anything slipped past json_ready, this raises, never writes NaN.
+    return json.dumps(data, ensure_ascii=False, allow_nan=False)
 
 
 def write_reports(
