@@ -196,6 +196,11 @@ def test_the_judges_attacks_say_what_happened(graded: Any) -> None:
     assert "digits" in got["attack_digits_latency"].details[4].detail
     overlap = got["attack_discarded_calls"].details[3]
     assert overlap.detail == "fewer than two answers reached the returned value"
+    _, out, _ = graded
+    for report in out.rglob("*"):  # the patched outcome is in no report, escaped or not
+        if report.is_file():
+            text = report.read_text(encoding="utf-8", errors="replace")
+            assert "alert('outcome')" not in text and "alert(&#39;outcome" not in text
     for record in got.values():  # nothing a child said became a status or an outcome
         assert record.stretch in STRETCH_STATUSES
         assert all(d.outcome in DRIVE_OUTCOMES for d in record.drives + record.stretch_drives)

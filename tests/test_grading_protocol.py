@@ -227,11 +227,6 @@ def _feed(s: _Session, *frames: m.Frame | bytes) -> Any:
     return s.replies.get_nowait() if not s.replies.empty() else None
 
 
-def _raw(frame: dict[str, Any]) -> bytes:
-    body = json.dumps(frame).encode()
-    return len(body).to_bytes(4, "big") + body
-
-
 FORGERIES: dict[str, list[m.Frame | bytes]] = {
     "a call in a drive not running": [m.Invoke(3, 1, "maps")],
     "a source that is not one": [m.Invoke(0, 1, "bank")],
@@ -362,3 +357,22 @@ def test_text_from_the_child_always_crosses_the_wire() -> None:
     with pytest.raises(m.FrameError):
         m.FrameReader().feed(forged)
     assert m.decode(_raw({"kind": "cell_done", "status": "", "error": "a \\ud800 b"})[4:])
+
+
+def test_returned_subclasses_are_read_as_their_base_types_and_run_nothing() -> None:
+    import collections
+
+    class Liar(collections.OrderedDict):  # type: ignore[type-arg]
+        def items(self) -> Any:
+            raise RuntimeError("forged items")
+
+        def __iter__(self) -> Any:
+            raise RuntimeError("forged keys")
+
+    class Loud(str):
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    value = Liar(weather={"token": Loud("abc")}, total_latency=True)
+    assert as_data(value) == {"weather": {"token": "abc"}, "total_latency": True}
+    assert as_data(collections.namedtuple("P", "a b")(1, 2.5)) == [1, 2.5]

@@ -84,20 +84,22 @@ _MOST_STRINGS = 10_000  # a returned value is walked this far, no further
 
 def returned_strings(result: Any) -> set[str]:
     """Every string in a returned value: keys and values of dicts, items of lists and
-    tuples, at any depth (plain types only: a learner's object is not looked into)."""
+    tuples, at any depth. Subclasses are read through the base type's own methods, so
+    nothing of the learner's runs here (an ``OrderedDict`` is read as the dict it is)."""
     found: set[str] = set()
     todo = [result]
     seen = 0
     while todo and seen < _MOST_STRINGS:
         value = todo.pop()
         seen += 1
-        if type(value) is str:
-            found.add(value)
-        elif type(value) is dict:
-            todo.extend(value.keys())
-            todo.extend(value.values())
-        elif type(value) in (list, tuple):
-            todo.extend(value)
+        kind = type(value)
+        if issubclass(kind, str):
+            found.add(str.__str__(value))
+        elif issubclass(kind, dict):
+            for key, item in dict.items(value):
+                todo.extend((key, item))
+        elif issubclass(kind, (list, tuple)):
+            todo.extend(list.__iter__(value) if issubclass(kind, list) else tuple.__iter__(value))
     return found
 
 
@@ -108,7 +110,7 @@ def used_calls(d: DriveRecord) -> dict[str, list[CallRecord]]:
     or returned as a list, still reached it). An answer kept aside while the entry
     holds another call's ran in no lane the merge used."""
     everywhere = returned_strings(d.result)
-    result = d.result if type(d.result) is dict else {}
+    result = dict(dict.items(d.result)) if issubclass(type(d.result), dict) else {}
     used = {}
     for name, made in d.calls.items():
         tokens = [c.payload.get("token") if c.payload is not None else None for c in made]

@@ -107,27 +107,33 @@ def text(value: str, limit: int = _TEXT) -> str:
 def as_data(value: Any, depth: int = 0) -> Any:
     """``value`` as JSON data: dicts, lists, strings, numbers; other objects by type name.
 
-    Only plain types are looked into (a learner's subclass or object never runs here),
-    and an int too large to be seconds is named, not written out (past 4,300 digits
-    Python will not even print it).
+    Subclasses of these are read through the base type's own methods and any other
+    object is only named, so none of the learner's code runs here; an int too large to
+    be seconds is named, not written out (past 4,300 digits Python will not print it).
     """
     kind = type(value)
-    if value is None or kind in (bool, float):
+    if value is None or kind is bool:
         return value
-    if kind is str:
-        return text(value, len(value))
-    if kind is int:
-        if value.bit_length() > _INT_BITS:
-            return {"$object": f"int of about {value.bit_length() * 0.30103:,.0f} digits"}
-        return value
+    if issubclass(kind, float):
+        return float.__float__(value)
+    if issubclass(kind, str):
+        plain = str.__str__(value)
+        return text(plain, len(plain))
+    if issubclass(kind, int):
+        number = int.__int__(value)
+        if number.bit_length() > _INT_BITS:
+            return {"$object": f"int of about {number.bit_length() * 0.30103:,.0f} digits"}
+        return number
     if depth > _DEPTH:
         return {"$object": "too deep"}
-    if kind is dict:
-        return {
-            _key(k): as_data(v, depth + 1) for k, v in dict.items(value)
-        }
-    if kind in (list, tuple):
-        return [as_data(v, depth + 1) for v in value]
+    # Subclasses (an OrderedDict, a namedtuple) are read through the base type's own
+    # methods: nothing the learner overrode runs here.
+    if issubclass(kind, dict):
+        return {_key(k): as_data(v, depth + 1) for k, v in dict.items(value)}
+    if issubclass(kind, list):
+        return [as_data(v, depth + 1) for v in list.__iter__(value)]
+    if issubclass(kind, tuple):
+        return [as_data(v, depth + 1) for v in tuple.__iter__(value)]
     return {"$object": _type_name(value)}
 
 
