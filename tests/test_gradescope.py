@@ -63,7 +63,9 @@ def check_shape(data: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict[str, str]], dict[str, Any]]:
+def batch(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[dict[str, dict[str, str]], dict[str, Any]]:
     """Every notebook graded once as a batch with the fixed seed: its grades.csv rows
     and its grades.json records, by file name."""
     out = tmp_path_factory.mktemp("batch")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from citylib._cli import main
-from citylib.grading import DEFAULTS, grade
+from citylib.grading import DEFAULTS
 from citylib.grading._rubric import DEFAULT, RubricError, default_toml, load, parse
 
 HERE = Path(__file__).parent
