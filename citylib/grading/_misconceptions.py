@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from citylib._lessons.judge import CHECKS
 from citylib.grading._messages import GradeRecord
 
 __all__ = ["TAUGHT", "Misconception", "count"]
@@ -65,6 +66,10 @@ TAUGHT: dict[str, tuple[str, tuple[str, str]]] = {
     "not_a_dict": ("returned something other than a dict", _DELIVERABLE),
     "error": ("stopped with an error of its own", _DELIVERABLE),
 }
+# A failed check no slip explains is diagnosed under the check's own id.
+TAUGHT.update(
+    {c.id: (f"failed “{c.title}”, no single cause named", _DELIVERABLE) for c in CHECKS}
+)
 
 
 @dataclass(frozen=True)

@@ -327,7 +327,7 @@ def _misconception_rows(records: Sequence[GradeRecord], speed: float) -> list[di
     rows = []
     for m in _misconceptions.count(records):
         example = None
-        if m.example is not None and m.example.drives:
+        if m.example is not None and m.example.drives and m.example.drives[0].spans:
             drive = m.example.drives[0]
             example = _drive_view(drive, speed)
             example["svg"] = markupsafe.Markup(
