@@ -31,6 +31,7 @@ from citylib._lessons.judge import CHECKS, JudgeSettings
 from citylib.grading import _scoring
 from citylib.grading._judge import Observed, run_submission
 from citylib.grading._messages import DEFAULTS, GRADE_STATUSES, GradeRecord, Job
+from citylib.grading._notebook import NotebookError
 from citylib.grading._reading import Reader
 from citylib.grading._rubric import DEFAULT, Rubric
 from citylib.grading._safe import printable
@@ -292,32 +293,44 @@ def submission_seed(seed: int, digest: str) -> int:
     return int.from_bytes(mixed[:6], "big")
 
 
-async def _read_job(
-    path: Path, record: GradeRecord, ctx: _Context
-) -> tuple[Job, JudgeSettings] | None:
+def _read_job(path: Path, record: GradeRecord, ctx: _Context) -> tuple[Job, JudgeSettings] | None:
     """The submission's cells as a job and the judge's settings for it, or ``None``
     with the record saying why."""
-    try:  # a symbolic link or a folder is refused before anything reads it
-        await asyncio.to_thread(_read, path, 0)
+    try:
+        data = _read(path, DEFAULTS.notebook_bytes)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             record.error = _SYMLINK
             return None
         raise
-    template = Job([], "", "", ctx.settings.seed, ctx.settings.drives, ctx.speed, ctx.timeout,
-                   ctx.output_limit)  # fmt: skip
-    found = await ctx.reader.read(path, template)
-    record.sha256 = found.sha256
-    record.error = found.error
-    record.notes.extend(found.notes)
-    if found.job is None:
+    if data is None:
+        record.error = f"the file is larger than {DEFAULTS.notebook_bytes // 2**20} MiB"
+        return None
+    record.sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        extracted = ctx.reader.extract(data)  # a large one parsed in a process apart
+    except (NotebookError, ValueError, RecursionError) as exc:
+        record.error = str(exc) if not isinstance(exc, RecursionError) else "nested too deeply"
+        return None
+    record.notes.extend(extracted.notes)
+    if not extracted.answer:
+        record.error = "; ".join(extracted.notes)
+        record.notes.clear()
         return None
     settings = dataclasses.replace(
         ctx.settings, seed=submission_seed(ctx.settings.seed, record.sha256)
     )
-    return dataclasses.replace(found.job, seed=settings.seed), settings
-
-
+    job = Job(
+        extracted.preamble,
+        extracted.answer,
+        extracted.stretch,
+        settings.seed,
+        settings.drives,
+        ctx.speed,
+        ctx.timeout,
+        ctx.output_limit,
+    )
+    return job, settings
 
 
 def _apply(
@@ -358,7 +371,7 @@ async def _grade_one(path: Path, label: str, slot: int, ctx: _Context) -> GradeR
     record = _record(path, label, ctx)
     folder: Path | None = None
     try:
-        read = await _read_job(path, record, ctx)
+        read = await asyncio.to_thread(_read_job, path, record, ctx)
         if read is None:
             return record
         job, settings = read

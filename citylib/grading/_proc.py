@@ -137,15 +137,6 @@ class Watch:
         except (IndexError, ValueError):
             return 0.0
 
-    def timeslices(self) -> int:
-        """How many times the child's main thread has been given a CPU (``schedstat``):
-        unchanged between two samples, it never ran in between."""
-        text = read(f"/proc/{self.pid}/schedstat")
-        try:
-            return int(text.split()[2]) if text else -1
-        except (IndexError, ValueError):
-            return -1
-
     def child_waited(self) -> float:
         """Seconds the child's main thread has waited for a CPU."""
         return _runqueue_wait(f"/proc/{self.pid}/schedstat")

@@ -295,7 +295,6 @@ class Session(asyncio.Protocol):
                         busy.last = now
                         busy.blocked = busy.blocked or seen == "blocked"
                         busy.call = w.last_call
-                        busy.slices = w.timeslices() if seen == "blocked" else -1
                     else:
                         if busy is not None:
                             d.sampled_hold = max(d.sampled_hold, busy.held(w))
@@ -328,24 +327,21 @@ class _Busy:
     last: float = 0.0
     blocked: bool = False  # seen in a blocking system call, not only running
     call: tuple[int, int] | None = None  # the last sample's system call, when blocked
-    slices: int = -1  # the thread's CPU turns at the last sample, when blocked
 
     def continues(self, w: Watch, seen: str, now: float, tick: float, limit: float) -> bool:
         """Whether a held sample ``now`` extends this stretch. Close behind the last one
         (within half the limit: an honest thread is held only for moments, and two such
-        moments that close never add up to a hold), it does; after a longer gap (this
+        moments that close never add up to a hold), it does. After a longer gap (this
         judge looked away: busy reading a neighbour's notebook, or without a CPU) only
-        where the kernel shows
-        the thread stayed put: running all along (what it computed is capped by its CPU
-        time), or still in the same blocking call without ever having run since."""
+        where the thread plainly stayed put: running all along (what it computed is
+        capped by its CPU time), or blocked in the very same call (a ``time.sleep``
+        woken by a signal goes back to it; an honest loop is never found twice in one
+        blocking call across a gap, it waits in its own epoll)."""
         if now - self.last <= max(3 * tick, limit / 2):
             return True
         if seen == "running":
             return not self.blocked
-        return (
-            self.blocked and self.call is not None and w.last_call == self.call
-            and self.slices >= 0 and w.timeslices() == self.slices
-        )  # fmt: skip
+        return self.blocked and self.call is not None and w.last_call == self.call
 
     def held(self, w: Watch) -> float:
         """First to last sample (a lower bound, whatever this judge's lag), less the
