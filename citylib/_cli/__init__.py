@@ -20,6 +20,7 @@ COMMANDS = (
     "citylib._cli.race_command",
     "citylib._cli.serve_command",
     "citylib.grading._cli",
+    "citylib.grading._gradescope",
     "citylib._cli.student_command",
 )
 

@@ -111,6 +111,12 @@ def merge(
                     f"{folder} was graded with {what} {getattr(r, what)!r}, "
                     f"{folders[0]} with {getattr(first, what)!r}: regrade with the same"
                 )
+    for folder, r in zip(folders, reports, strict=True):
+        if r.rubric.get("sha256") != first.rubric.get("sha256"):
+            raise ValueError(
+                f"{folder} was graded with the rubric {r.rubric.get('name', 'default')!r}, "
+                f"{folders[0]} with {first.rubric.get('name', 'default')!r}: regrade with the same"
+            )
     _check_slices(folders, reports)
     seen: dict[str, str] = {}
     records = []
@@ -145,6 +151,7 @@ def merge(
         checks=first.checks,
         counts=counts,
         submissions=records,
+        rubric=first.rubric,
     )
     write_reports(merged, out, roster=roster)
     return merged

@@ -33,6 +33,7 @@ from citylib.grading._judge import Observed, run_submission
 from citylib.grading._messages import DEFAULTS, GRADE_STATUSES, GradeRecord, Job
 from citylib.grading._notebook import NotebookError
 from citylib.grading._reading import Reader
+from citylib.grading._rubric import DEFAULT, Rubric
 from citylib.grading._safe import printable
 from citylib.grading._sandbox import Limits, Sandbox, detect
 
@@ -85,6 +86,7 @@ class Batch:
         shard: ``K/N`` when this is one slice of a class (``""``: all of it).
         skipped: A message for each path given but not graded (a folder, a file
             missing, the same file twice).
+        rubric: The teacher's rubric the points were counted by.
     """
 
     records: list[GradeRecord]
@@ -96,6 +98,7 @@ class Batch:
     timeout: float
     shard: str = ""
     skipped: list[str] = dataclasses.field(default_factory=list)
+    rubric: Rubric = DEFAULT
 
     @property
     def seed(self) -> int:
@@ -246,6 +249,7 @@ class _Context:
     timeout: float
     output_limit: int
     base: Path
+    rubric: Rubric = DEFAULT
     reader: Reader = field(default_factory=Reader)  # large notebooks read apart
 
     def environment(self, folder: Path) -> dict[str, str]:
@@ -272,6 +276,7 @@ def _record(path: Path, label: str, ctx: _Context) -> GradeRecord:
         sandbox=ctx.sandbox.level,
         protections=list(ctx.sandbox.protections),
         checks={c.id: None for c in CHECKS},
+        max_score=ctx.rubric.max_score,
         seed=ctx.settings.seed,
         grader_version=__version__,
         # Nothing ran yet, so nothing could reach the judge; a child run revisits this.
@@ -328,7 +333,9 @@ def _read_job(path: Path, record: GradeRecord, ctx: _Context) -> tuple[Job, Judg
     return job, settings
 
 
-def _apply(record: GradeRecord, found: Observed, isolated: bool, job: Job) -> None:
+def _apply(
+    record: GradeRecord, found: Observed, isolated: bool, job: Job, rubric: Rubric = DEFAULT
+) -> None:
     record.status = found.status if found.status in GRADE_STATUSES else "error"
     record.error = found.error
     record.line = found.line
@@ -341,14 +348,15 @@ def _apply(record: GradeRecord, found: Observed, isolated: bool, job: Job) -> No
     record.drives, record.stretch_drives = found.drives, found.stretch_drives
     if record.status in ("ok", "error") and found.verdict is not None:
         record.diagnosis = [d.text() for d in found.verdict.diagnoses]
+        record.slips = [d.id for d in found.verdict.diagnoses]
     if record.status == "ok" and found.verdict is not None:
-        record.details = _scoring.outcomes(found.verdict)
+        record.details = _scoring.outcomes(found.verdict, rubric=rubric)
         record.checks = {c.id: c.passed for c in record.details}
         record.stretch = found.stretch
-        record.bonus = int(found.stretch == "pass")
+        record.bonus = rubric.bonus if found.stretch == "pass" else 0
         if found.stretch_verdict is not None:
             record.stretch_details = _scoring.outcomes(found.stretch_verdict, weighted=False)
-    record.score = _scoring.points(record.status, record.details)
+    record.score = _scoring.points(record.status, record.details, rubric)
     # The judge is isolated only with a user of the child's own, namespaces, and its
     # loop watched from outside; below that the child runs as the grader's user.
     # Nothing ran (a job past the grader's limits): nothing could reach the judge.
@@ -382,7 +390,7 @@ async def _grade_one(path: Path, label: str, slot: int, ctx: _Context) -> GradeR
                 env=ctx.environment(folder),
                 log=log,
             )
-        _apply(record, found, ctx.sandbox.verified, job)
+        _apply(record, found, ctx.sandbox.verified, job, ctx.rubric)
     except OSError as exc:  # unreadable, vanished: this file fails, not the batch
         record.status, record.score = "error", 0
         record.error = f"the grader could not read the file: {exc}"
@@ -474,6 +482,7 @@ def grade_batch(
     output_limit: int = DEFAULTS.output_limit,
     shard: tuple[int, int] | None = None,
     progress: Callable[[int, int, GradeRecord], None] | None = None,
+    rubric: Rubric = DEFAULT,
 ) -> Batch:
     """Grade every submission, each in its own sandboxed child, judged from here.
 
@@ -493,6 +502,7 @@ def grade_batch(
         output_limit: Characters of each submission's printed output to keep.
         shard: ``(K, N)``: grade only slice K (from 1) of N (see :func:`in_shard`).
         progress: Called as ``progress(done, total, record)`` after each submission.
+        rubric: The teacher's points per check, needs and bonus (default: today's).
 
     Returns:
         The :class:`Batch`, records in the order given.
@@ -522,7 +532,7 @@ def grade_batch(
     started = time.perf_counter()
     records: list[GradeRecord] = []
     with tempfile.TemporaryDirectory(prefix="citylib-grade-") as base:
-        ctx = _Context(chosen, chosen_settings, speed, timeout, output_limit, Path(base))
+        ctx = _Context(chosen, chosen_settings, speed, timeout, output_limit, Path(base), rubric)
         try:
             if paths:
                 records = _run(_grade_all(paths, names, ctx, count, progress))
@@ -538,4 +548,5 @@ def grade_batch(
         timeout,
         f"{shard[0]}/{shard[1]}" if shard else "",
         skipped,
+        rubric,
     )

@@ -11,6 +11,7 @@ from citylib.grading._api import merge
 from citylib.grading._batch import GradeRecord, default_workers, grade_batch
 from citylib.grading._messages import DEFAULTS
 from citylib.grading._report import Roster, read_roster, summary, write_reports
+from citylib.grading._rubric import DEFAULT, Rubric, RubricError, default_toml, load
 from citylib.grading._sandbox import Limits, detection
 
 __all__ = ["add_cli", "parse_shard"]
@@ -65,7 +66,35 @@ def _writable(folder: str) -> str:
     return ""
 
 
+def _rubric(path: str | None) -> Rubric | None:
+    """The teacher's rubric (``None``: refused, and why was said), its warnings said."""
+    if not path:
+        return DEFAULT
+    try:
+        found = load(path)
+    except RubricError as exc:
+        print(f"citylib grade --rubric: {exc}", file=sys.stderr)
+        return None
+    for warning in found.warnings:
+        print(f"citylib grade: warning: the rubric breaks a teaching rule: {warning}",
+              file=sys.stderr)  # fmt: skip
+    return found
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.show_rubric:
+        print(default_toml(), end="")
+        return 0
+    if not args.out:
+        print("citylib grade: --out DIR is required", file=sys.stderr)
+        return 2
+    rubric = _rubric(args.rubric)
+    if rubric is None:
+        return 2
+    if args.rubric and args.merge:
+        print("citylib grade: --merge keeps the slices' own rubric; give --rubric when "
+              "grading them", file=sys.stderr)  # fmt: skip
+        return 2
     problem = _writable(args.out)
     if problem:
         print(f"citylib grade: {problem}", file=sys.stderr)
@@ -112,6 +141,7 @@ def _run(args: argparse.Namespace) -> int:
         sandbox=None if found is None else found.sandbox,
         shard=args.shard,
         progress=None if args.quiet else _progress,
+        rubric=rubric,
     )
     for message in batch.skipped:
         print(f"citylib grade: {message}", file=sys.stderr)
@@ -131,7 +161,18 @@ def add_cli(subparsers: Any) -> None:
         "DIR/grades.json, DIR/feedback/<submission>.html, DIR/class.html and DIR/canvas.csv.",
     )
     parser.add_argument("submissions", nargs="*", metavar="SUBMISSION.ipynb")
-    parser.add_argument("--out", required=True, metavar="DIR", help="folder for the reports")
+    parser.add_argument("--out", metavar="DIR", help="folder for the reports (required)")
+    parser.add_argument(
+        "--rubric",
+        metavar="FILE",
+        help="the teacher's rubric, TOML: points per check, what depends on what, the "
+        "bonus, what students see (default: today's weights)",
+    )
+    parser.add_argument(
+        "--show-rubric",
+        action="store_true",
+        help="print the default rubric as a TOML file to edit, and stop",
+    )
     parser.add_argument(
         "--merge",
         nargs="+",

@@ -606,6 +606,7 @@ class GradeRecord(_Codec):
         details: Each check's title, outcome, detail, hint and points.
         diagnosis: Each mistake once, by its cause, then the shape of its fix (the
             self-check's words; empty when it passed or was not judged).
+        slips: The same mistakes by id (``uncalled_sources``...), in the same order.
         stretch: The stretch goal: ``pass``, ``fail``, ``locked``, ``not_attempted``,
             ``error``, or ``""`` when the submission was not judged.
         bonus: 1 when the stretch goal passed, scored apart from ``score``.
@@ -639,6 +640,7 @@ class GradeRecord(_Codec):
     checks: dict[str, bool | None] = field(default_factory=dict)
     details: list[CheckOutcome] = field(default_factory=list)
     diagnosis: list[str] = field(default_factory=list)
+    slips: list[str] = field(default_factory=list)
     stretch: StretchStatus = ""
     bonus: int = 0
     stretch_details: list[CheckOutcome] = field(default_factory=list)
@@ -678,6 +680,10 @@ class BatchReport(_Codec):
         checks: The checks, with their weights (``id``, ``title``, ``points``).
         counts: Submissions by status.
         submissions: Every record.
+        rubric: The teacher's rubric the points were counted by (name, sha256, points,
+            needs, bonus, what students see, the teaching rules it breaks).
+        misconceptions: Each slip with the submissions that made it, largest first
+            (``id``, ``name``, ``count``, ``share``, ``notebook``, ``section``).
     """
 
     grader_version: str
@@ -693,3 +699,5 @@ class BatchReport(_Codec):
     checks: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     submissions: list[GradeRecord] = field(default_factory=list)
+    rubric: dict[str, Any] = field(default_factory=dict)
+    misconceptions: list[dict[str, Any]] = field(default_factory=list)

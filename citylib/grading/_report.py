@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import math
@@ -31,6 +32,7 @@ from citylib import __version__
 from citylib._lessons.judge import CHECKS
 from citylib._lessons.sprint_contract import SPRINT_TAG
 from citylib._views import report_charts
+from citylib.grading import _misconceptions
 from citylib.grading._batch import Batch
 from citylib.grading._messages import (
     DEFAULTS,
@@ -38,6 +40,7 @@ from citylib.grading._messages import (
     DriveReport,
     GradeRecord,
 )
+from citylib.grading._rubric import DEFAULT as DEFAULT_RUBRIC
 from citylib.grading._safe import csv_cell, json_ready, printable
 from citylib.grading._sandbox import describe
 
@@ -97,16 +100,38 @@ def batch_report(batch: Batch) -> BatchReport:
         speed=batch.speed,
         timeout=batch.timeout,
         shard=batch.shard,
-        checks=_check_table(),
+        checks=_check_table(batch.rubric.points),
         counts=batch.counts(),
         submissions=list(batch.records),
+        rubric=batch.rubric.record(),
     )
 
 
-def _check_table() -> list[dict[str, Any]]:
+def _check_table(points: dict[str, int] | Any = DEFAULTS.weights) -> list[dict[str, Any]]:
     return [
-        {"id": c.id, "title": c.title, "points": DEFAULTS.weights[c.id], "hint": c.hint}
-        for c in CHECKS
+        {"id": c.id, "title": c.title, "points": points[c.id], "hint": c.hint} for c in CHECKS
+    ]
+
+
+def _rubric(report: BatchReport) -> dict[str, Any]:
+    """The rubric the report was counted by (a report from before rubrics: the default)."""
+    return report.rubric or DEFAULT_RUBRIC.record()
+
+
+def _max_score(report: BatchReport) -> int:
+    points = _rubric(report).get("points", DEFAULTS.weights)
+    return sum(max(int(p), 0) for p in points.values())
+
+
+def _student_details(r: GradeRecord, rubric: dict[str, Any]) -> list[Any]:
+    """The checks as the student sees them: a check the rubric hides keeps its mark and
+    points but not its detail or hint; without hints, no hint."""
+    hidden, hints = set(rubric.get("hidden", [])), rubric.get("hints", True)
+    return [
+        dataclasses.replace(c, detail="", hint="")
+        if c.id in hidden
+        else (c if hints else dataclasses.replace(c, hint=""))
+        for c in r.details
     ]
 
 
@@ -236,7 +261,13 @@ def feedback_page(r: GradeRecord, report: BatchReport) -> str:
         timeout=report.timeout,
         sprint_tag=SPRINT_TAG,
         drives=[_drive_view(d, report.speed) for d in r.drives],
-        stretch_line=_STRETCH_LINE.get(r.stretch, r.stretch),
+        stretch_line=(
+            f"🌟 passed: {r.bonus} bonus point{'s' if r.bonus != 1 else ''}."
+            if r.stretch == "pass"
+            else _STRETCH_LINE.get(r.stretch, r.stretch)
+        ),
+        details=_student_details(r, _rubric(report)),
+        rubric=_rubric(report),
         stretch_failed=[c for c in r.stretch_details if not c.passed],
         stretch_drives=(
             [_drive_view(d, report.speed) for d in r.stretch_drives] if r.stretch == "fail" else []
@@ -256,7 +287,7 @@ def class_page(report: BatchReport, pages: dict[str, str], problems: Sequence[st
         for c in CHECKS
     ]
     histogram = report_charts.png_data_uri(
-        report_charts.score_histogram_png(scored, DEFAULTS.max_score, ungraded)
+        report_charts.score_histogram_png(scored, _max_score(report), ungraded)
     )
     passing = report_charts.png_data_uri(report_charts.pass_rate_png(rates))
     rows = [
@@ -275,7 +306,10 @@ def class_page(report: BatchReport, pages: dict[str, str], problems: Sequence[st
         records=records,
         counts=" · ".join(f"{s} {n}" for s, n in report.counts.items() if n),
         mean=sum(scored) / len(scored) if scored else 0.0,
-        max_score=DEFAULTS.max_score,
+        max_score=_max_score(report),
+        rubric=_rubric(report),
+        misconceptions=_misconception_rows(records, report.speed),
+        judged_or_error=sum(r.status in ("ok", "error") for r in records),
         scored=len(scored),
         judged=len(judged),
         sandbox_text=describe(report.sandbox),
@@ -285,6 +319,27 @@ def class_page(report: BatchReport, pages: dict[str, str], problems: Sequence[st
         problems=list(problems),
         rows=rows,
     )
+
+
+def _misconception_rows(records: Sequence[GradeRecord], speed: float) -> list[dict[str, Any]]:
+    """The misconceptions table: each slip, its count, the notebook section that teaches
+    it, and one example's first drive drawn as lanes under no name but the drive's."""
+    rows = []
+    for m in _misconceptions.count(records):
+        example = None
+        if m.example is not None and m.example.drives and m.example.drives[0].spans:
+            drive = m.example.drives[0]
+            example = _drive_view(drive, speed)
+            example["svg"] = markupsafe.Markup(
+                report_charts.lanes_svg(
+                    [(s.source, s.invoked, s.started, s.ended) for s in drive.spans],
+                    drive.elapsed,
+                    reported=example["city"],
+                    title=f"An example: {drive.elapsed:.2f} s measured",
+                )
+            )
+        rows.append({"m": m, "example": example, "section": m.section.lstrip("# ").strip()})
+    return rows
 
 
 def summary(batch: Batch | BatchReport) -> str:
@@ -442,6 +497,7 @@ def write_reports(
         ``twice``: roster entries more than one submission matched.
     """
     report = _safe_report(batch if isinstance(batch, BatchReport) else batch_report(batch))
+    report.misconceptions = [m.to_dict() for m in _misconceptions.count(report.submissions)]
     folder = Path(out)
     pages_dir = folder / "feedback"
     pages_dir.mkdir(parents=True, exist_ok=True)
@@ -470,7 +526,7 @@ def write_reports(
         written["canvas"],
         [
             [*CANVAS_COLUMNS, DEFAULTS.assignment],
-            ["Points Possible", "", "", "", "", DEFAULTS.max_score],
+            ["Points Possible", "", "", "", "", _max_score(report)],
             *rows,
         ],
     )

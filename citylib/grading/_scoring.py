@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from citylib._lessons.judge import CHECKS, Verdict
 from citylib.grading._messages import DEFAULTS, CheckOutcome
+from citylib.grading._rubric import DEFAULT, Rubric
 
 __all__ = ["MAX_SCORE", "outcomes", "points"]
 
@@ -22,26 +23,30 @@ if {c.id for c in CHECKS} != set(DEFAULTS.weights):  # pragma: no cover - a bug,
     raise RuntimeError("every check needs a weight, and every weight a check")
 
 
-def outcomes(verdict: Verdict, *, weighted: bool = True) -> list[CheckOutcome]:
-    """Each check of ``verdict`` with the points it earned (``weighted``: the deliverable)."""
+def outcomes(
+    verdict: Verdict, *, weighted: bool = True, rubric: Rubric = DEFAULT
+) -> list[CheckOutcome]:
+    """Each check of ``verdict`` with the points it earned (``weighted``: the deliverable),
+    by the teacher's ``rubric``."""
     passed: dict[str, bool] = {c.id: c.passed for c in verdict.checks}
     found = []
     for c in verdict.checks:
-        worth = DEFAULTS.weights.get(c.id, 0) if weighted else 0
-        needed = DEFAULTS.needs.get(c.id)
+        worth = rubric.points.get(c.id, 0) if weighted else 0
+        needed = rubric.needs.get(c.id)
         earned = worth if c.passed and (needed is None or passed.get(needed, False)) else 0
         found.append(CheckOutcome(c.id, c.title, c.passed, c.detail, c.hint, earned, worth))
     return found
 
 
-def points(status: str, details: list[CheckOutcome]) -> int | None:
+def points(status: str, details: list[CheckOutcome], rubric: Rubric = DEFAULT) -> int | None:
     """The score: the points earned when it ran (``ok``), 0 when it did not, ``None``
-    when the grader could not grade it."""
+    when the grader could not grade it (never below 0, whatever the ``rubric``)."""
     if status == "grader_fault":
         return None
     if status != "ok":
         return 0
     earned = sum(c.points for c in details)
     if not any(c.id == "overlap" and c.passed for c in details):
-        earned = min(earned, MAX_SCORE // 2)  # one lane is the misconception: half at most
-    return earned
+        # One lane is the misconception: half at most, by default.
+        earned = min(earned, rubric.cap_without_overlap)
+    return max(earned, 0)
