@@ -193,6 +193,31 @@ async def polite_courier(parcel):
         "long_waits", "real seconds", ("three couriers at once take one courier's time",),
         "clock.to_real of one",
     ),
+    # -- 02 · the order of three sleep(0) hops (filmed by the stepper)
+    Wrong(
+        "02_sleep_zero_order", "each hopper runs to its end first",
+        'predicted_order = ["🚕 1", "🚕 2", "🚌 1", "🚌 2", "🚚 1", "🚚 2"]\n',
+        "ran_to_the_end", "hands the loop back", ("in the order the loop ran them",),
+        "back of the ready queue",
+    ),
+    Wrong(
+        "02_sleep_zero_order", "the last task made starts first",
+        'predicted_order = ["🚚 1", "🚌 1", "🚕 1", "🚚 2", "🚌 2", "🚕 2"]\n',
+        "start_order", "order gather() made them", ("in the order the loop ran them",),
+        "order you hand them over",
+    ),
+    Wrong(
+        "02_sleep_zero_order", "the second round reversed",
+        'predicted_order = ["🚕 1", "🚌 1", "🚚 1", "🚚 2", "🚌 2", "🚕 2"]\n',
+        "back_of_the_queue", "first come, first served", ("in the order the loop ran them",),
+        "toll booth",
+    ),
+    Wrong(
+        "02_sleep_zero_order", "the lines without their emoji",
+        'predicted_order = ["1", "1", "1", "2", "2", "2"]\n',
+        "not_the_printed_lines", "six lines the hops print", ("each of the six printed lines, once",),
+        "exactly as the cell prints them",
+    ),
     # -- 03 · the thread pool
     Wrong(
         "03_pool_size", "three threads", "pool_size = 3\n", "too_few_threads", "too few threads",

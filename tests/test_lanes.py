@@ -14,6 +14,7 @@ import pytest
 
 from citylib import clock, lanes
 from citylib._views.lanes_magic import rewrite
+from citylib._views.step_magic import rewrite as step_rewrite
 from citylib.testing import run_virtual
 
 HERE = Path(__file__).name
@@ -295,7 +296,8 @@ def test_the_lanes_magic_loads_once() -> None:
     shell = Shell()
     citylib.load_ipython_extension(shell)
     citylib.load_ipython_extension(shell)
-    assert shell.input_transformers_cleanup == [rewrite]
+    # %load_ext citylib teaches both cell magics, each once however often it is loaded.
+    assert shell.input_transformers_cleanup == [rewrite, step_rewrite]
 
 
 def test_the_block_lane_is_exact_with_sys_monitoring_and_inferred_on_3_11() -> None:

@@ -152,7 +152,7 @@ async def polite_courier(parcel):
     # One hopper straight through: as if sleep(0) kept the loop.
     "02_sleep_zero_order": (
         'predicted_order = ["🚕 1", "🚕 2", "🚌 1", "🚌 2", "🚚 1", "🚚 2"]',
-        "back of the ready queue",
+        "hands the loop back",
     ),
     "03_pool_size": ("pool_size = 3", "waits in line"),
     "04_morning_route": (

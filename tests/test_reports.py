@@ -268,8 +268,8 @@ def hostile_record(name: str = "x.ipynb") -> GradeRecord:
     """A record with the student's text in every field a page or a cell shows."""
     drive = DriveReport(
         0, HOSTILE, {"weather": 1.0}, [CallSpan(HOSTILE, 0.0, 0.1, 1.0)], elapsed=1.1,
-        reported=math.nan, outcome=HOSTILE, calls_span=1.0,
-    )  # fmt: skip
+        reported=math.nan, outcome="returned", calls_span=1.0,
+    )  # fmt: skip (an outcome is one of the judge's typed words: never the student's text)
     check = CheckOutcome("overlap", HOSTILE, False, HOSTILE, HOSTILE, 0, 5)
     return GradeRecord(
         name, name, "0" * 64, status="ok", score=5, error="=cmd|' /C calc'!A0\n" + HOSTILE,
@@ -298,14 +298,14 @@ def test_stretch_and_error_formulas_are_quoted() -> None:
 
 def test_a_stretch_status_a_name_and_an_error_are_never_formulas(tmp_path: Path) -> None:
     record = GradeRecord("=1+2.ipynb", "=1+2.ipynb", "0" * 64, status="ok", score=3,
-                         stretch='=HYPERLINK("http://evil.example","bonus")',
+                         stretch="fail",
                          error="@SUM(1+1)*cmd|' /C calc'!A0", sandbox="-2+3")  # fmt: skip
     report = report_of(record)
     report.sandbox = "bwrap-of-the-future"  # a level this version does not know
     write_reports(report, tmp_path)
     header, values = read_csv(tmp_path / "grades.csv")
     row = dict(zip(header, values, strict=True))
-    assert row["submission"] == "'=1+2.ipynb" and row["stretch"].startswith("'=HYPERLINK(")
+    assert row["submission"] == "'=1+2.ipynb" and row["stretch"] == "fail"
     assert row["error"].startswith("'@SUM") and row["sandbox"] == "'-2+3"
     assert row["score"] == "3"  # numbers stay numbers
     canvas = read_csv(tmp_path / "canvas.csv")
@@ -426,14 +426,19 @@ def test_a_huge_error_is_cut_on_the_pages(tmp_path: Path) -> None:
     assert DEFAULTS.max_score == 10
 
 
-def test_a_lone_surrogate_crosses_the_channel_unchanged() -> None:
-    """A child's frame holding a lone surrogate (its exception's text) is sent as
-    JSON's own escape, not lost with the child ("your code ended its own process")."""
-    from citylib.grading._messages import FrameReader, Hello, encode_frame
+def test_a_lone_surrogate_is_refused_by_the_judge_and_a_status_word_must_be_one() -> None:
+    """Encoding a lone surrogate (an exception's text) never crashes the child, and the
+    judge refuses such a frame, as it refuses an outcome or stretch status that is not
+    one of its typed words: the child escapes its text before sending (test_grading)."""
+    from citylib.grading._messages import FrameError, FrameReader, Hello, encode_frame
 
-    sent = Hello(1, 3, "bad \ud800 and \udce9 text")
-    (received,) = FrameReader().feed(encode_frame(sent))
-    assert received == sent
+    frame = encode_frame(Hello(1, 3, "bad \ud800 and \udce9 text"))
+    with pytest.raises(FrameError, match="lone surrogate"):
+        FrameReader().feed(frame)
+    with pytest.raises(FrameError, match="not one of its words"):
+        report = report_of(hostile_record())
+        report.submissions[0].drives[0].outcome = HOSTILE  # type: ignore[assignment]
+        BatchReport.from_json(report.to_json())
 
 
 def test_a_huge_total_latency_is_shown_short(tmp_path: Path) -> None:

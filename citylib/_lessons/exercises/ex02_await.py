@@ -203,6 +203,14 @@ async def _judge_hops(answer: Any) -> list[Check]:
         )
     ]
     if not same_lines:
+        checks[0] = replace(checks[0], slip=Slip(
+            "not_the_printed_lines",
+            "your list is not the six lines the hops print, each once",
+            "list every line the cell printed, each once, then put them in order",
+            "Copy the six lines exactly as the cell prints them (emoji, space, number); "
+            "the question is only their order.",
+            seen=f"you listed {len(guess)} lines",
+        ))
         return checks
     wrong = next((i for i, (a, b) in enumerate(zip(guess, printed, strict=True)) if a != b), None)
     if wrong is None:
@@ -210,21 +218,49 @@ async def _judge_hops(answer: Any) -> list[Check]:
         checks.append(Check(True, "in the order the loop ran them", f"all six, as filmed: {turns}"))
         return checks
     said, was = guess[wrong], printed[wrong]
-    before = printed[wrong - 1] if wrong else ""
-    cause = (
-        f"after {before!r}, its task reached `await asyncio.sleep(0)`: that hands the loop "
-        "back, and the task goes to the back of the ready queue, behind the hoppers "
-        "already waiting there"
-        if before else
-        "the loop starts the tasks in the order gather() made them"
-    )
     checks.append(Check(
         False,
         "in the order the loop ran them",
         f"line {wrong + 1}: you said {said!r}, the loop printed {was!r} (turn {turn_of[was]})",
-        cause,
+        "",
+        _order_slip(guess, printed, wrong),
     ))
     return checks
+
+
+def _order_slip(guess: list[str], printed: list[str], wrong: int) -> Slip:
+    """The mistake behind a wrong order: whole tasks, the start order, or the queue's order."""
+    seen = f"your line {wrong + 1} is {guess[wrong]!r}; the loop printed {printed[wrong]!r}"
+    by_task = sorted(printed, key=lambda line: (printed.index(line.split()[0] + " 1"), line))
+    if guess == by_task:
+        return Slip(
+            "ran_to_the_end",
+            "you let each hopper print both its lines before the next one started: "
+            "`await asyncio.sleep(0)` hands the loop back, even with nothing to wait for",
+            "after a hopper's first line, let the other hoppers have their turn",
+            "A task drives only until its next await. At `await asyncio.sleep(0)` it "
+            "goes to the back of the ready queue, behind the hoppers already there.",
+            seen=seen,
+        )
+    if wrong < len(_HOPPERS):
+        return Slip(
+            "start_order",
+            "the loop starts the tasks in the order gather() made them, and your first "
+            "lines are in another order",
+            "start the list with the hoppers in the order they are handed to gather()",
+            "gather() wraps each hop in a task, in the order you hand them over; each "
+            "task joins the back of the ready queue, so the first one made runs first.",
+            seen=seen,
+        )
+    return Slip(
+        "back_of_the_queue",
+        "after its first line each task joins the back of the ready queue: the queue is "
+        "first come, first served, so the second round keeps the first round's order",
+        "give the second lines the same order as the first lines",
+        "The ready queue is a line at a toll booth: whoever arrived first is served first. "
+        "The hoppers reached their `sleep(0)` in the first round's order.",
+        seen=seen,
+    )
 
 
 def _turns(printed: list[str], turn_of: dict[str, int]) -> str:
