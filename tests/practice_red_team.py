@@ -215,7 +215,8 @@ async def polite_courier(parcel):
     Wrong(
         "02_sleep_zero_order", "the lines without their emoji",
         'predicted_order = ["1", "1", "1", "2", "2", "2"]\n',
-        "not_the_printed_lines", "six lines the hops print", ("each of the six printed lines, once",),
+        "not_the_printed_lines", "six lines the hops print",
+        ("each of the six printed lines, once",),
         "exactly as the cell prints them",
     ),
     # -- 03 · the thread pool
