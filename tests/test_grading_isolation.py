@@ -227,6 +227,15 @@ def _describe_process(pid: int) -> str:
         return "gone"
 
 
+def command_of(pid: int) -> str:
+    """A process's command line, for a failure's message."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "(gone)"
+    return raw.replace(b"\0", b" ").decode(errors="replace")
+
+
 def children_of(parent: int) -> list[int]:
     """Processes whose parent is ``parent`` (the batch's wrappers, if any were left)."""
     found = []
@@ -424,6 +433,9 @@ def attacked(
     if level == "none":
         pytest.skip("no namespaced sandbox here: only limits (the threat model says so)")
     sandbox = Sandbox(level, Limits(), sandboxes.own_uid_base())
+    # Children this test process had before (a worker that ran other modules first may
+    # keep a server or a helper of theirs): only the batches' own may not outlive them.
+    children_before = set(children_of(os.getpid()))
     folder = tmp_path_factory.mktemp(f"attacks-{level}")
     out = tmp_path_factory.mktemp(f"out-{level}")
     (out / "grades.csv").write_text("a teacher's file\n", encoding="utf-8")
@@ -456,7 +468,10 @@ def attacked(
             sandbox=forking, timeout=TIMEOUT, seed=SEED, workers=1,
         )  # fmt: skip
         left_after_daemon = _still_there(range(sandbox.uid_base, sandbox.uid_base + 64))
-        children = children_of(os.getpid())
+        children = [
+            (pid, command_of(pid)) for pid in children_of(os.getpid())
+            if pid not in children_before
+        ]
     finally:
         listener.close()
     yield {
