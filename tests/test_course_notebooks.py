@@ -162,3 +162,37 @@ def test_no_cell_reads_a_path_outside_its_own_folder(path: Path) -> None:
         text = _source(cell)
         for sign in ("../", "..\\", "examples/", "Path(__file__)"):
             assert sign not in text, f"{path.name}: cell {cell.get('id')} reads {sign!r}"
+
+
+# -- The stepper's films: the course's programs, not a slip in the cell --------------
+
+# A film whose main() died of a slip in the cell's own code (a name the cell never
+# imported, say), as its printed summary says it: "tiny_pipeline() raised NameError".
+SLIP_IN_FILM = re.compile(
+    r"\w+\(\) raised (NameError|UnboundLocalError|AttributeError|ImportError"
+    r"|ModuleNotFoundError|SyntaxError|TypeError)\b"
+)
+
+
+def _printed(cell: dict[str, Any]) -> str:
+    texts = []
+    for out in cell.get("outputs", []):
+        text = out.get("text", out.get("data", {}).get("text/plain", ""))
+        texts.append("".join(text) if isinstance(text, list) else str(text))
+    return "\n".join(texts)
+
+
+@pytest.mark.parametrize("path", LEARNER + TEACHER, ids=lambda p: f"{p.parent.name}-{p.stem}")
+def test_no_stepper_film_ends_in_a_slip_of_its_cell(path: Path) -> None:
+    """07's producer film once died in its first turn of a NameError (its cell used
+    ``asyncio`` and another cell imported it): one turn, the player's forward ▶
+    disabled, and the saved summary still ended in ✅. The films teach the loop, so
+    their saved summaries must not name such an error."""
+    for cell in _load(path)["cells"]:
+        if cell["cell_type"] != "code" or "stepper" not in _source(cell):
+            continue
+        slip = SLIP_IN_FILM.search(_printed(cell))
+        assert slip is None, (
+            f"{path.name}: cell {cell.get('id')}'s film {slip[0] if slip else ''}: "
+            "the cell's code is missing something (an import?)"
+        )

@@ -94,6 +94,8 @@ FEATURE_TESTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "test_run_buttons_redraw": ("button", ("RaceWidget(",)),
     "test_glossary_tips_show_on_hover": ("keyword", ("glossary(",)),
     "test_surge_on_async_route": ("surge", ("SurgeGame(",)),
+    # The stepper's player: ``film.widget()`` (Film.widget is citylib's only ``widget()``).
+    "test_stepper_players_step_through_turns": ("stepper", (".widget()",)),
 }
 
 
