@@ -79,7 +79,7 @@ async def parallel_fetch(sources=None) -> dict:
 def hostile_record(name: str) -> GradeRecord:
     drive = DriveReport(
         0, HOSTILE, {"weather": 1.0}, [CallSpan(HOSTILE, 0.0, 0.1, 1.0)], elapsed=1.1,
-        reported=math.inf, outcome=HOSTILE, calls_span=1.0,
+        reported=math.inf, outcome="returned", calls_span=1.0,
     )  # fmt: skip
     check = CheckOutcome("overlap", HOSTILE, False, HOSTILE, HOSTILE, 0, 5)
     return GradeRecord(
