@@ -32,17 +32,23 @@ def rewrite(lines: list[str]) -> list[str]:
         except ValueError:
             message = f"%%lanes takes one number, the stall threshold in seconds, not {argument!r}"
             return [f"raise ValueError({message!r})\n"]
-    body = [line if line.strip() else "\n" for line in lines[1:]]
+    return [
+        f"with __import__('citylib').lanes.record({threshold}) as {_RECORDING}:\n",
+        *indented_body(lines[1:]),
+        f"{_RECORDING}.show()\n",
+    ]
+
+
+def indented_body(body: list[str]) -> list[str]:
+    """A magic cell's lines under its first, indented one level to sit in a block (an
+    empty cell becomes ``pass``); ``%%lanes`` and ``%%step`` both wrap the cell so."""
+    body = [line if line.strip() else "\n" for line in body]
     if not any(line.strip() for line in body):
         body = ["pass\n"]
     indented = ["    " + line if line.strip() else line for line in body]
     if not indented[-1].endswith("\n"):
         indented[-1] += "\n"
-    return [
-        f"with __import__('citylib').lanes.record({threshold}) as {_RECORDING}:\n",
-        *indented,
-        f"{_RECORDING}.show()\n",
-    ]
+    return indented
 
 
 def load(ipython: Any) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from citylib._views.lanes_magic import indented_body
+
 __all__ = ["MAGIC", "load", "rewrite"]
 
 MAGIC = "%%step"
@@ -31,12 +33,7 @@ def rewrite(lines: list[str]) -> list[str]:
     if argument not in _VIEWS:
         message = f"%%step takes nothing, 'player' or 'strip', not {argument!r}"
         return [f"raise ValueError({message!r})\n"]
-    body = [line if line.strip() else "\n" for line in lines[1:]]
-    if not any(line.strip() for line in body):
-        body = ["pass\n"]
-    indented = ["    " + line if line.strip() else line for line in body]
-    if not indented[-1].endswith("\n"):
-        indented[-1] += "\n"
+    indented = indented_body(lines[1:])
     view = _VIEWS[argument]
     shown = (
         f"{_FILM}.show()\n" if view == "show"
